@@ -1,0 +1,84 @@
+"""System checks on the farm's configuration (run at start-up by Django)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from pyfarm_site.config import load_config
+
+# Configured maximum lengths and the column each one bounds.
+MAX_LENGTH_COLUMNS = {
+    "max_tag_length": ("farm.Tag", "tag"),
+    "max_hostname_length": ("farm.Agent", "hostname"),
+    "max_jobgroup_name_length": ("farm.JobGroup", "title"),
+    "max_osname_length": ("farm.Agent", "os_fullname"),
+    "max_cpuname_length": ("farm.Agent", "cpu_name"),
+    "jobtitle_max_length": ("farm.Job", "title"),
+    "max_path_length": ("farm.PathMap", "path_linux"),
+    "max_gpu_name_length": ("farm.GPU", "fullname"),
+    "max_queue_name_length": ("farm.JobQueue", "name"),
+    "max_queue_path_length": ("farm.JobQueue", "fullpath"),
+    "job_type_max_name_length": ("farm.JobType", "name"),
+    "job_type_max_class_name_length": ("farm.JobTypeVersion", "classname"),
+    "max_username_length": ("accounts.User", "username"),
+    "max_email_length": ("accounts.User", "email"),
+    "max_role_length": ("accounts.Role", "name"),
+    "max_mountpoint_length": ("farm.AgentDisk", "mountpoint"),
+    "max_discovery_function_name_length": (
+        "farm.SoftwareVersion",
+        "discovery_function_name",
+    ),
+}
+
+
+@register()
+def check_table_names(**kwargs: Any) -> list[CheckMessage]:
+    """Table names are fixed by the migrations: changed ``table_*`` keys are errors."""
+    shipped = load_config(environ={})
+    return [
+        Error(
+            f"{key} is {settings.PYFARM[key]!r}, but the table is {value!r}",
+            hint="Table names are fixed by the migrations; remove this override.",
+            id="farm.E001",
+        )
+        for key, value in shipped.items()
+        if key.startswith("table_") and settings.PYFARM[key] != value
+    ]
+
+
+@register()
+def check_max_lengths(**kwargs: Any) -> list[CheckMessage]:
+    """A configured maximum length may lower a column's size, never exceed it."""
+    messages: list[CheckMessage] = []
+    for key, (model_label, field_name) in MAX_LENGTH_COLUMNS.items():
+        column = apps.get_model(model_label)._meta.get_field(field_name)
+        if settings.PYFARM[key] > column.max_length:
+            messages.append(
+                Error(
+                    f"{key} is {settings.PYFARM[key]}, more than the "
+                    f"{column.max_length} characters of {model_label}.{field_name}",
+                    id="farm.E002",
+                )
+            )
+    return messages
+
+
+@register(deploy=True)
+def check_production_settings(**kwargs: Any) -> list[CheckMessage]:
+    """Warn about development settings left on (``manage.py check --deploy``)."""
+    messages: list[CheckMessage] = []
+    if settings.PYFARM["secret_key"] == "pyfarm":
+        messages.append(Warning("secret_key is the shipped default", id="farm.W001"))
+    if settings.PYFARM["login_disabled"]:
+        messages.append(
+            Warning("login_disabled is on: everybody acts as admin", id="farm.W002")
+        )
+    if settings.PYFARM["allow_agents_from_loopback"]:
+        messages.append(
+            Warning("agents from loopback addresses are accepted", id="farm.W003")
+        )
+    return messages

@@ -1,0 +1,43 @@
+"""Workflows of the farm that touch several objects, one module per area.
+
+API views, admin actions, dashboard views, commands and Celery tasks all call
+these functions; none of them re-implements a workflow.
+"""
+
+from farm.services.agents import (
+    disable_agents,
+    enable_agents,
+    request_agent_restart,
+    requeue_agent_tasks,
+)
+from farm.services.jobs import (
+    MAX_TASKS_PER_JOB,
+    alter_frame_range,
+    create_job,
+    frame_range,
+    mark_jobs_for_deletion,
+    pause_jobs,
+    refresh_job_states,
+    rerun_jobs,
+    unpause_jobs,
+)
+from farm.services.tasks import UNSET, rerun_tasks, update_task
+
+__all__ = [
+    "MAX_TASKS_PER_JOB",
+    "UNSET",
+    "alter_frame_range",
+    "create_job",
+    "disable_agents",
+    "enable_agents",
+    "frame_range",
+    "mark_jobs_for_deletion",
+    "pause_jobs",
+    "refresh_job_states",
+    "request_agent_restart",
+    "requeue_agent_tasks",
+    "rerun_jobs",
+    "rerun_tasks",
+    "unpause_jobs",
+    "update_task",
+]

@@ -1,0 +1,5 @@
+"""The PyFarm master's Django project."""
+
+from pyfarm_site.celery import app as celery_app
+
+__all__ = ["celery_app"]

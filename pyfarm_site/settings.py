@@ -1,0 +1,158 @@
+"""Django settings of the PyFarm master.
+
+Every value an operator may change comes from the farm's configuration
+(`pyfarm_site.config.load_config`: YAML defaults, PYFARM_CONFIG files and
+PYFARM_* environment variables). Nothing here reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from pyfarm_site.config import BASE_DIR, as_timedelta, load_config, parse_database_url
+
+# ---------------------------------------------------------------------------
+# The farm's configuration
+# ---------------------------------------------------------------------------
+
+PYFARM = load_config()
+
+SECRET_KEY = PYFARM["secret_key"]
+DEBUG = PYFARM["debug"]
+ALLOWED_HOSTS = ["*"]
+
+# ---------------------------------------------------------------------------
+# Applications
+# ---------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "accounts",
+    "farm",
+    "scheduling",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.LoginDisabledMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "pyfarm_site.urls"
+WSGI_APPLICATION = "pyfarm_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Database
+# ---------------------------------------------------------------------------
+
+DATABASES = {"default": parse_database_url("database", PYFARM["database"])}
+# Validated so that a bad value fails at start-up; see farm/etc/master.yml.
+parse_database_url("statistics_database", PYFARM["statistics_database"])
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------------------
+# Accounts and sessions
+# ---------------------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.FarmUserBackend"]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "/admin/"
+LOGOUT_REDIRECT_URL = "accounts:login"
+SESSION_COOKIE_AGE = int(
+    as_timedelta("cookie_duration", PYFARM["cookie_duration"]).total_seconds()
+)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# ---------------------------------------------------------------------------
+# Internationalization and static files
+# ---------------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage",
+    },
+}
+
+# ---------------------------------------------------------------------------
+# Email (notifications)
+# ---------------------------------------------------------------------------
+
+EMAIL_HOST = PYFARM["smtp_server"] or "localhost"
+EMAIL_PORT = PYFARM["smtp_port"] or 25
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = (
+    (value or "") for value in [*(PYFARM["smtp_login"] or []), None, None][:2]
+)
+DEFAULT_FROM_EMAIL = PYFARM["from_email"]
+SERVER_EMAIL = PYFARM["from_email"]
+
+# ---------------------------------------------------------------------------
+# Celery (scheduler)
+# ---------------------------------------------------------------------------
+
+CELERY_BROKER_URL = PYFARM["scheduler_broker"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# ---------------------------------------------------------------------------
+# Logging
+# ---------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        "django.db.backends": {
+            "level": "DEBUG" if PYFARM["echo_sql"] else "INFO",
+        },
+        "scheduling": {"level": "DEBUG" if PYFARM["debug_queue"] else "INFO"},
+    },
+}
