@@ -1,0 +1,480 @@
+"""Services: job submission, frame ranges, derived job states, task reports."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+
+from farm.choices import AgentState, WorkState
+from farm.models import Agent, Job, Task, TaskTaskLogAssociation
+from farm.services import (
+    MAX_TASKS_PER_JOB,
+    alter_frame_range,
+    create_job,
+    disable_agents,
+    enable_agents,
+    frame_range,
+    mark_jobs_for_deletion,
+    pause_jobs,
+    refresh_job_states,
+    request_agent_restart,
+    requeue_agent_tasks,
+    rerun_jobs,
+    rerun_tasks,
+    unpause_jobs,
+    update_task,
+)
+from farm.tests.factories import (
+    AgentFactory,
+    JobFactory,
+    JobTypeVersionFactory,
+    TagFactory,
+    TaskFactory,
+    TaskTaskLogAssociationFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _frames(job: Job) -> list[Decimal]:
+    return list(
+        Task.objects.for_job(job.pk).order_by("frame").values_list("frame", flat=True)
+    )
+
+
+# --- frame ranges ----------------------------------------------------------
+
+
+def test_frame_range_is_inclusive_and_exact() -> None:
+    assert frame_range(1, 2, Decimal("0.1"))[-1] == Decimal("2.0000")
+    assert len(frame_range(1, 2, Decimal("0.1"))) == 11
+    assert frame_range(1, 10, 4) == [Decimal(1), Decimal(5), Decimal(9)]
+    assert frame_range(5, 5, 1) == [Decimal(5)]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "by", "field"),
+    [(1, 10, 0, "by"), (1, 10, -1, "by"), (10, 1, 1, "end"), (0, 10_000_000, 1, "by")],
+)
+def test_frame_range_refuses_bad_ranges(start, end, by, field) -> None:
+    with pytest.raises(ValidationError) as info:
+        frame_range(start, end, by)
+    assert field in info.value.message_dict
+
+
+def test_frame_range_refuses_non_numbers() -> None:
+    with pytest.raises(ValidationError):
+        frame_range("one", 10, 1)
+
+
+# --- submission --------------------------------------------------------------
+
+
+def test_create_job_creates_one_task_per_frame() -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(),
+        title="shot",
+        start=1,
+        end=10,
+        by=2,
+        priority=5,
+    )
+    assert _frames(job) == [Decimal(n) for n in (1, 3, 5, 7, 9)]
+    tasks = Task.objects.for_job(job.pk)
+    assert {task.state for task in tasks} == {WorkState.QUEUED}
+    assert {task.priority for task in tasks} == {5}
+    assert {task.tile for task in tasks} == {None}
+    assert job.state == WorkState.QUEUED
+
+
+def test_create_job_creates_tiles() -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=2, num_tiles=3
+    )
+    keys = set(Task.objects.for_job(job.pk).values_list("frame", "tile"))
+    assert keys == {(Decimal(f), t) for f in (1, 2) for t in (0, 1, 2)}
+
+
+def test_create_job_sets_relations() -> None:
+    parent = JobFactory()
+    gpu, linux = TagFactory(tag="gpu"), TagFactory(tag="linux")
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(),
+        title="t",
+        start=1,
+        end=1,
+        tags=[gpu],
+        tag_requirements=[(linux, False), (gpu, True)],
+        parents=[parent],
+    )
+    assert list(job.tags.all()) == [gpu]
+    assert {(r.tag.tag, r.negate) for r in job.tag_requirements.all()} == {
+        ("linux", False),
+        ("gpu", True),
+    }
+    assert list(job.parents.all()) == [parent]
+
+
+def test_invalid_submission_leaves_nothing_behind() -> None:
+    with pytest.raises(ValidationError) as info:
+        create_job(
+            jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=10, batch=0
+        )
+    assert "batch" in info.value.message_dict
+    assert not Job.objects.exists()
+    assert not Task.objects.exists()
+
+
+def test_too_many_tiles_are_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        create_job(
+            jobtype_version=JobTypeVersionFactory(),
+            title="t",
+            start=1,
+            end=1000,
+            num_tiles=MAX_TASKS_PER_JOB // 500,
+        )
+    assert "num_tiles" in info.value.message_dict
+
+
+@pytest.mark.parametrize("frames", [10, 5000])
+def test_create_job_runs_a_constant_number_of_queries(
+    frames: int, django_assert_max_num_queries
+) -> None:
+    version = JobTypeVersionFactory()
+    # Savepoints and the job itself; SQLite may split the tasks into a few
+    # INSERTs (about 3,000 rows each), PostgreSQL streams them in one COPY.
+    with django_assert_max_num_queries(8):
+        job = create_job(jobtype_version=version, title="t", start=1, end=frames)
+    assert Task.objects.for_job(job.pk).count() == frames
+
+
+# --- frame range changes ---------------------------------------------------
+
+
+def test_alter_frame_range_adds_and_removes_tasks_and_keeps_the_rest() -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=10
+    )
+    kept = Task.objects.get(job=job, frame=5)
+    kept.mark_running()
+    kept.mark_done()
+    TaskTaskLogAssociationFactory(task=Task.objects.get(job=job, frame=1))
+    alter_frame_range(job=job, start=5, end=14, by=1)
+    assert _frames(job) == [Decimal(n) for n in range(5, 15)]
+    kept.refresh_from_db()
+    assert kept.state == WorkState.DONE
+    assert not TaskTaskLogAssociation.objects.exists()
+    job.refresh_from_db()
+    assert (job.start, job.end, job.by) == (Decimal(5), Decimal(14), Decimal(1))
+    assert job.state == WorkState.RUNNING
+
+
+def test_alter_frame_range_of_a_finished_job_reopens_it() -> None:
+    job = create_job(jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=2)
+    Task.objects.for_job(job.pk).mark_done()
+    job.update_state()
+    assert job.state == WorkState.DONE
+    job.alter_frame_range(Decimal(1), Decimal(3), Decimal(1))
+    job.refresh_from_db()
+    assert (job.state, job.time_finished) == (WorkState.RUNNING, None)
+
+
+def test_alter_frame_range_keeps_tiles() -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=1, num_tiles=2
+    )
+    alter_frame_range(job=job, start=1, end=2, by=1)
+    assert Task.objects.for_job(job.pk).count() == 4
+
+
+def test_alter_frame_range_refuses_bad_ranges() -> None:
+    job = create_job(jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=2)
+    with pytest.raises(ValidationError):
+        alter_frame_range(job=job, start=5, end=1, by=1)
+    assert Task.objects.for_job(job.pk).count() == 2
+
+
+@pytest.mark.parametrize("frames", [10, 3000])
+def test_alter_frame_range_does_not_query_per_task(
+    frames: int, django_assert_max_num_queries
+) -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=frames
+    )
+    # Shift the range by half: half the tasks go, as many come.
+    with django_assert_max_num_queries(20):
+        alter_frame_range(
+            job=job, start=frames // 2 + 1, end=frames + frames // 2, by=1
+        )
+    assert Task.objects.for_job(job.pk).count() == frames
+
+
+# --- derived job state -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task_states", "expected"),
+    [
+        (["queued", "queued"], WorkState.QUEUED),
+        (["running", "queued"], WorkState.RUNNING),
+        (["done", "queued"], WorkState.RUNNING),
+        (["done", "done"], WorkState.DONE),
+        (["done", "failed"], WorkState.FAILED),
+        (["failed", "running"], WorkState.RUNNING),
+    ],
+)
+def test_job_state_is_derived_from_its_tasks(task_states, expected) -> None:
+    job = JobFactory()
+    for state in task_states:
+        TaskFactory(job=job, state=state)
+    job.update_state()
+    assert job.state == expected
+
+
+def test_a_job_without_tasks_keeps_its_state() -> None:
+    job = JobFactory()
+    job.update_state()
+    assert job.state == WorkState.QUEUED
+
+
+def test_job_times_follow_its_tasks() -> None:
+    job = create_job(jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=2)
+    first, second = Task.objects.for_job(job.pk).order_by("frame")
+    with time_machine.travel("2026-01-01 10:00Z", tick=False):
+        update_task(task=first, state=WorkState.RUNNING)
+    job.refresh_from_db()
+    assert job.time_started.isoformat() == "2026-01-01T10:00:00+00:00"
+    assert job.time_finished is None
+    with time_machine.travel("2026-01-01 11:00Z", tick=False):
+        update_task(task=first, state=WorkState.DONE)
+        update_task(task=second, state=WorkState.DONE)
+    job.refresh_from_db()
+    assert job.state == WorkState.DONE
+    assert job.time_finished.isoformat() == "2026-01-01T11:00:00+00:00"
+    rerun_jobs(jobs=Job.objects.filter(pk=job.pk))
+    job.refresh_from_db()
+    assert (job.state, job.time_started, job.time_finished) == (
+        WorkState.QUEUED,
+        None,
+        None,
+    )
+
+
+def test_paused_jobs_keep_their_state() -> None:
+    job = JobFactory(paused=True)
+    TaskFactory(job=job, done=True)
+    assert refresh_job_states(job_ids=[job.pk]) == {}
+    job.refresh_from_db()
+    assert job.state == WorkState.PAUSED
+
+
+def test_refresh_reports_the_changed_states() -> None:
+    done, unchanged = JobFactory(), JobFactory()
+    TaskFactory(job=done, done=True)
+    TaskFactory(job=unchanged)
+    assert refresh_job_states(job_ids=[done.pk, unchanged.pk]) == {
+        done.pk: WorkState.DONE
+    }
+
+
+@pytest.mark.parametrize("jobs", [2, 40])
+def test_refresh_job_states_runs_a_constant_number_of_queries(
+    jobs: int, django_assert_num_queries
+) -> None:
+    ids = []
+    for _ in range(jobs):
+        job = JobFactory()
+        TaskFactory(job=job, done=True)
+        TaskFactory(job=job, running=True)
+        ids.append(job.pk)
+    with django_assert_num_queries(2):  # the aggregate, then one bulk UPDATE
+        refresh_job_states(job_ids=ids)
+    assert set(Job.objects.values_list("state", flat=True)) == {WorkState.RUNNING}
+
+
+# --- bulk job actions --------------------------------------------------------
+
+
+def test_pause_and_unpause_jobs() -> None:
+    running, queued, done = JobFactory(), JobFactory(), JobFactory(state=WorkState.DONE)
+    TaskFactory(job=running, running=True)
+    assert pause_jobs(jobs=Job.objects.all()) == 2
+    assert set(Job.objects.values_list("state", flat=True)) == {
+        WorkState.PAUSED,
+        WorkState.DONE,
+    }
+    assert unpause_jobs(jobs=Job.objects.all()) == 2
+    running.refresh_from_db()
+    queued.refresh_from_db()
+    done.refresh_from_db()
+    assert (running.state, queued.state, done.state) == (
+        WorkState.RUNNING,
+        WorkState.QUEUED,
+        WorkState.DONE,
+    )
+
+
+def test_rerun_jobs_requeues_all_but_running_tasks() -> None:
+    job = JobFactory(state=WorkState.FAILED, completion_notify_sent=True)
+    done, failed, running = (
+        TaskFactory(job=job, done=True),
+        TaskFactory(job=job, failed=True),
+        TaskFactory(job=job, running=True),
+    )
+    assert job.rerun() == 2
+    for task in (done, failed, running):
+        task.refresh_from_db()
+    assert (done.state, failed.state, running.state) == (
+        WorkState.QUEUED,
+        WorkState.QUEUED,
+        WorkState.RUNNING,
+    )
+    assert job.state == WorkState.RUNNING
+    assert job.completion_notify_sent is False
+
+
+def test_rerun_failed_only_touches_failed_tasks() -> None:
+    job = JobFactory(state=WorkState.FAILED)
+    done, failed = TaskFactory(job=job, done=True), TaskFactory(job=job, failed=True)
+    assert job.rerun_failed() == 1
+    done.refresh_from_db()
+    failed.refresh_from_db()
+    assert (done.state, failed.state) == (WorkState.DONE, WorkState.QUEUED)
+    assert job.state == WorkState.RUNNING
+
+
+def test_mark_jobs_for_deletion() -> None:
+    JobFactory(), JobFactory(to_be_deleted=True)
+    assert mark_jobs_for_deletion(jobs=Job.objects.all()) == 1
+    assert Job.objects.filter(to_be_deleted=True).count() == 2
+    assert not Job.objects.visible().exists()
+
+
+def test_rerun_tasks_updates_the_jobs() -> None:
+    job = JobFactory(state=WorkState.DONE)
+    task = TaskFactory(job=job, done=True)
+    assert rerun_tasks(tasks=Task.objects.filter(pk=task.pk)) == 1
+    job.refresh_from_db()
+    assert job.state == WorkState.QUEUED
+
+
+# --- the agent's task reports ------------------------------------------------
+
+
+def _submitted(frames: int = 2, requeue: int = 3) -> tuple[Job, list[Task]]:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(),
+        title="t",
+        start=1,
+        end=frames,
+        requeue=requeue,
+    )
+    agent = AgentFactory()
+    Task.objects.for_job(job.pk).update(agent=agent, sent_to_agent=True)
+    return job, list(Task.objects.for_job(job.pk).order_by("frame"))
+
+
+def test_the_agent_sequence_finishes_the_job() -> None:
+    job, tasks = _submitted()
+    for task in tasks:
+        assert update_task(task=task, state=WorkState.RUNNING)
+        assert update_task(task=task, time_started_now=True)
+        assert update_task(task=task, progress=0.5)
+        assert update_task(task=task, state=WorkState.DONE)
+    job.refresh_from_db()
+    assert job.state == WorkState.DONE
+    assert all(
+        t.attempts == 1 and t.progress == 1.0 for t in Task.objects.for_job(job.pk)
+    )
+    assert Agent.objects.get().last_success_on is not None
+
+
+def test_out_of_order_reports_do_not_regress_a_task() -> None:
+    job, (task, _) = _submitted()
+    update_task(task=task, state=WorkState.RUNNING)
+    update_task(task=task, state=WorkState.DONE)
+    assert update_task(task=task, state=WorkState.RUNNING) is False
+    assert update_task(task=task, progress=0.3) is False
+    assert (task.state, task.attempts, task.progress) == (WorkState.DONE, 1, 1.0)
+
+
+def test_failed_before_running_still_counts_the_failure() -> None:
+    job, (task, _) = _submitted(requeue=0)
+    update_task(task=task, state=WorkState.FAILED, last_error="traceback")
+    assert update_task(task=task, state=WorkState.RUNNING) is False
+    assert (task.state, task.failures, task.last_error) == (
+        WorkState.FAILED,
+        1,
+        "traceback",
+    )
+
+
+def test_a_failing_task_ends_its_job_failed_after_its_requeues() -> None:
+    job, (task, other) = _submitted(requeue=1)
+    update_task(task=other, state=WorkState.RUNNING)
+    update_task(task=other, state=WorkState.DONE)
+    for _ in range(2):
+        update_task(task=task, state=WorkState.RUNNING)
+        update_task(task=task, state=WorkState.FAILED)
+    job.refresh_from_db()
+    assert (task.state, task.failures, task.attempts) == (WorkState.FAILED, 2, 2)
+    assert job.state == WorkState.FAILED
+
+
+def test_queued_from_the_agent_gives_the_task_back() -> None:
+    job, (task, _) = _submitted()
+    update_task(task=task, state=WorkState.RUNNING)
+    assert update_task(task=task, state=WorkState.QUEUED)
+    assert (task.state, task.agent_id, task.sent_to_agent) == (
+        WorkState.QUEUED,
+        None,
+        False,
+    )
+    job.refresh_from_db()
+    assert job.state == WorkState.QUEUED
+
+
+def test_last_error_alone_is_recorded_on_open_tasks() -> None:
+    _, (task, _) = _submitted()
+    assert update_task(task=task, last_error="warning")
+    assert task.last_error == "warning"
+
+
+def test_tasks_cannot_be_paused_individually() -> None:
+    _, (task, _) = _submitted()
+    with pytest.raises(ValueError, match="pause its job"):
+        update_task(task=task, state=WorkState.PAUSED)
+
+
+# --- agents ------------------------------------------------------------------
+
+
+def test_enable_disable_and_restart_agents() -> None:
+    AgentFactory(), AgentFactory(disabled=True)
+    assert disable_agents(agents=Agent.objects.all()) == 1
+    assert enable_agents(agents=Agent.objects.all()) == 2
+    assert set(Agent.objects.values_list("state", flat=True)) == {AgentState.ONLINE}
+    assert request_agent_restart(agents=Agent.objects.all()) == 2
+    assert request_agent_restart(agents=Agent.objects.all()) == 0
+
+
+def test_requeue_agent_tasks_takes_back_open_work() -> None:
+    lost, disabled = AgentFactory(running=True), AgentFactory(disabled=True)
+    job = JobFactory()
+    running = TaskFactory(job=job, agent=lost, state=WorkState.RUNNING, attempts=1)
+    done = TaskFactory(job=job, agent=lost, done=True)
+    assert requeue_agent_tasks(agent_ids=[lost.pk, disabled.pk]) == 1
+    running.refresh_from_db()
+    done.refresh_from_db()
+    lost.refresh_from_db()
+    disabled.refresh_from_db()
+    assert (running.state, running.agent) == (WorkState.QUEUED, None)
+    assert done.agent == lost
+    assert lost.state == AgentState.OFFLINE
+    assert disabled.state == AgentState.DISABLED
+    job.refresh_from_db()
+    assert job.state == WorkState.RUNNING
