@@ -394,7 +394,7 @@ def test_the_agent_sequence_finishes_the_job() -> None:
 
 
 def test_out_of_order_reports_do_not_regress_a_task() -> None:
-    job, (task, _) = _submitted()
+    _, (task, _) = _submitted()
     update_task(task=task, state=WorkState.RUNNING)
     update_task(task=task, state=WorkState.DONE)
     assert update_task(task=task, state=WorkState.RUNNING) is False
@@ -403,7 +403,7 @@ def test_out_of_order_reports_do_not_regress_a_task() -> None:
 
 
 def test_failed_before_running_still_counts_the_failure() -> None:
-    job, (task, _) = _submitted(requeue=0)
+    _, (task, _) = _submitted(requeue=0)
     update_task(task=task, state=WorkState.FAILED, last_error="traceback")
     assert update_task(task=task, state=WorkState.RUNNING) is False
     assert (task.state, task.failures, task.last_error) == (
