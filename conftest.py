@@ -26,7 +26,7 @@ def admin_user(db: None) -> User:
     """A superuser (overrides pytest-django's, to use our factory)."""
     from accounts.tests.factories import UserFactory
 
-    return UserFactory(username="admin", admin=True)
+    return UserFactory.create(username="admin", admin=True)
 
 
 @pytest.fixture

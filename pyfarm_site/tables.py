@@ -13,16 +13,21 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from django.core.management import call_command
+from django.core.management.base import OutputWrapper
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
 
-def create_all_tables(*, verbosity: int = 0, stdout: TextIO | None = None) -> None:
+def create_all_tables(
+    *, verbosity: int = 0, stdout: TextIO | OutputWrapper | None = None
+) -> None:
     """Create every missing table by applying the migrations."""
     call_command("migrate", interactive=False, verbosity=verbosity, stdout=stdout)
 
 
-def drop_all_tables(*, verbosity: int = 0, stdout: TextIO | None = None) -> list[str]:
+def drop_all_tables(
+    *, verbosity: int = 0, stdout: TextIO | OutputWrapper | None = None
+) -> list[str]:
     """Drop every table of every app by unapplying its migrations.
 
     Returns the labels of the apps whose tables were dropped. Unapplying one
@@ -53,7 +58,7 @@ def database_name() -> str:
 
 
 @contextmanager
-def echo_sql(stream: TextIO) -> Iterator[None]:
+def echo_sql(stream: TextIO | OutputWrapper) -> Iterator[None]:
     """Write every SQL statement run inside the block to ``stream``."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(sql)s"))

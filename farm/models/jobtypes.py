@@ -117,8 +117,8 @@ class SoftwareRequirementBase(models.Model):
         abstract = True
 
     def __str__(self) -> str:
-        low = self.min_version.version if self.min_version_id else "*"
-        high = self.max_version.version if self.max_version_id else "*"
+        low = self.min_version.version if self.min_version else "*"
+        high = self.max_version.version if self.max_version else "*"
         return f"{self.software} [{low}, {high}]"
 
     def clean(self) -> None:

@@ -78,9 +78,10 @@ class JobQueue(models.Model):
 
     def build_fullpath(self) -> str:
         """The path from the root of the tree to this queue."""
-        if self.parent_id is None:
+        parent = self.parent if self.parent_id is not None else None
+        if parent is None:
             return self.name
-        return f"{self.parent.fullpath}{PATH_SEPARATOR}{self.name}"
+        return f"{parent.fullpath}{PATH_SEPARATOR}{self.name}"
 
     def clean(self) -> None:
         """Names without separators, bounded ranges, and no cycles in the tree."""

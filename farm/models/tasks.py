@@ -58,7 +58,9 @@ class TaskQuerySet(models.QuerySet["Task"]):
         now = timezone.now()
         tasks = self.filter(state__in=_OPEN_STATES)
         agent_ids = list(
-            tasks.exclude(agent_id=None).values_list("agent_id", flat=True).distinct()
+            tasks.filter(agent__isnull=False)
+            .values_list("agent_id", flat=True)
+            .distinct()
         )
         count = tasks.update(
             state=WorkState.DONE,

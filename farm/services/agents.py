@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import QuerySet
 
 from farm.choices import AgentState, WorkState
 from farm.models import Agent, Task
+from farm.models.agents import AgentQuerySet
 from farm.services.jobs import refresh_job_states
 
 
-def enable_agents(*, agents: QuerySet[Agent]) -> int:
+def enable_agents(*, agents: AgentQuerySet) -> int:
     """Bring disabled agents back as online; returns how many changed."""
     return agents.filter(state=AgentState.DISABLED).update(state=AgentState.ONLINE)
 
 
-def disable_agents(*, agents: QuerySet[Agent]) -> int:
+def disable_agents(*, agents: AgentQuerySet) -> int:
     """Take agents out of the farm; returns how many changed.
 
     Their running tasks finish; the scheduler gives them nothing new.
@@ -23,7 +23,7 @@ def disable_agents(*, agents: QuerySet[Agent]) -> int:
     return agents.set_state(AgentState.DISABLED)
 
 
-def request_agent_restart(*, agents: QuerySet[Agent]) -> int:
+def request_agent_restart(*, agents: AgentQuerySet) -> int:
     """Flag agents to restart the next time the master talks to them."""
     return agents.filter(restart_requested=False).update(restart_requested=True)
 

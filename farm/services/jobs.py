@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from farm.choices import WorkState
@@ -21,6 +21,7 @@ from farm.models import (
     Task,
     TaskTaskLogAssociation,
 )
+from farm.models.jobs import JobQuerySet
 
 # A job this large is a typo (a step of 0.0001 instead of 1), not a render.
 MAX_TASKS_PER_JOB = 1_000_000
@@ -116,7 +117,10 @@ def _create_tasks(job: Job, keys: Iterable[tuple]) -> int:
         for frame, tile in keys
     ]
     fields = [Task._meta.get_field(name) for name in _TASK_INSERT_COLUMNS]
-    columns = ", ".join(ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(
+        ops.quote_name(field.column)  # type: ignore[union-attr, arg-type]
+        for field in fields
+    )
     table = ops.quote_name(Task._meta.db_table)
     connection.ensure_connection()
     with connection.cursor() as cursor:
@@ -272,15 +276,17 @@ def refresh_job_states(*, job_ids: Iterable[int]) -> dict[int, str]:
     new_states: dict[int, str] = {}
     for job in jobs:
         counts = {state: getattr(job, f"n_{state}") for state in WorkState.values}
+        first_started = job.first_started  # type: ignore[attr-defined]
+        last_finished = job.last_finished  # type: ignore[attr-defined]
         state = _derived_state(counts, job.state)
         time_started = job.time_started
         time_finished = job.time_finished
         if state == WorkState.QUEUED:
             time_started = time_finished = None
         else:
-            time_started = job.first_started or time_started or now
+            time_started = first_started or time_started or now
             if state in (WorkState.DONE, WorkState.FAILED):
-                time_finished = job.last_finished or now
+                time_finished = last_finished or now
             else:
                 time_finished = None
         if (state, time_started, time_finished) != (
@@ -305,16 +311,16 @@ def refresh_job_states(*, job_ids: Iterable[int]) -> dict[int, str]:
     return new_states
 
 
-def _job_ids(jobs: QuerySet[Job]) -> list[int]:
+def _job_ids(jobs: JobQuerySet) -> list[int]:
     return list(jobs.values_list("pk", flat=True))
 
 
-def pause_jobs(*, jobs: QuerySet[Job]) -> int:
+def pause_jobs(*, jobs: JobQuerySet) -> int:
     """Pause queued and running jobs; returns how many were paused."""
     return jobs.pause()
 
 
-def unpause_jobs(*, jobs: QuerySet[Job]) -> int:
+def unpause_jobs(*, jobs: JobQuerySet) -> int:
     """Resume paused jobs and derive their states again; returns the count."""
     with transaction.atomic():
         ids = jobs.unpause()
@@ -322,7 +328,7 @@ def unpause_jobs(*, jobs: QuerySet[Job]) -> int:
     return len(ids)
 
 
-def rerun_jobs(*, jobs: QuerySet[Job], failed_only: bool = False) -> int:
+def rerun_jobs(*, jobs: JobQuerySet, failed_only: bool = False) -> int:
     """Queue the jobs' tasks again (only the failed ones with ``failed_only``).
 
     Running tasks are left alone. The jobs can notify again when they end.
@@ -340,6 +346,6 @@ def rerun_jobs(*, jobs: QuerySet[Job], failed_only: bool = False) -> int:
     return count
 
 
-def mark_jobs_for_deletion(*, jobs: QuerySet[Job]) -> int:
+def mark_jobs_for_deletion(*, jobs: JobQuerySet) -> int:
     """Flag jobs for deletion by the scheduler; returns how many were flagged."""
     return jobs.mark_for_deletion()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import QuerySet
 
 from farm.choices import WorkState
 from farm.models import Task
+from farm.models.tasks import TaskQuerySet
 from farm.services.jobs import refresh_job_states
 
 
@@ -67,7 +67,7 @@ def update_task(
     return bool(changed)
 
 
-def rerun_tasks(*, tasks: QuerySet[Task]) -> int:
+def rerun_tasks(*, tasks: TaskQuerySet) -> int:
     """Queue tasks again from scratch (not the running ones); returns the count."""
     with transaction.atomic():
         job_ids = list(tasks.values_list("job_id", flat=True).distinct())
