@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test venv migrate lint typecheck pytest clean
+.PHONY: run test venv migrate lint pytest clean
 
 # The virtualenv, rebuilt whenever a requirements file changes.
 $(STAMP): requirements/base.txt requirements/test.txt requirements/dev.txt setup.cfg pyproject.toml
@@ -29,8 +29,6 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check
-
-typecheck: venv
 	$(BIN)/mypy .
 
 # Everything CI runs: lint, then the whole suite on a throwaway PostgreSQL 15

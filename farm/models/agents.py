@@ -200,7 +200,7 @@ class AgentMacAddress(models.Model):
 
     class Meta:
         db_table = "agent_mac_addresses"
-        ordering = ["agent", "mac_address"]
+        ordering = ["agent_id", "mac_address"]
         verbose_name = "agent MAC address"
         verbose_name_plural = "agent MAC addresses"
         constraints = [
@@ -241,7 +241,7 @@ class AgentDisk(models.Model):
 
     class Meta:
         db_table = "agent_disks"
-        ordering = ["agent", "mountpoint"]
+        ordering = ["agent_id", "mountpoint"]
         verbose_name = "agent disk"
         constraints = [
             models.UniqueConstraint(

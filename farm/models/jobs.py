@@ -342,7 +342,7 @@ class JobTagRequirement(models.Model):
 
     class Meta:
         db_table = "job_tag_requirements"
-        ordering = ["job", "tag"]
+        ordering = ["job_id", "tag_id"]
         verbose_name = "job tag requirement"
         constraints = [
             models.UniqueConstraint(
@@ -363,7 +363,7 @@ class JobSoftwareRequirement(SoftwareRequirementBase):
 
     class Meta:
         db_table = "job_software_requirements"
-        ordering = ["job", "software"]
+        ordering = ["job_id", "software_id"]
         verbose_name = "job software requirement"
         constraints = [
             models.UniqueConstraint(
@@ -389,7 +389,7 @@ class JobNotifiedUser(models.Model):
 
     class Meta:
         db_table = "notified_users"
-        ordering = ["job", "user"]
+        ordering = ["job_id", "user_id"]
         verbose_name = "notified user"
         constraints = [
             models.UniqueConstraint(

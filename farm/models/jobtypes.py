@@ -70,7 +70,7 @@ class JobTypeVersion(models.Model):
 
     class Meta:
         db_table = "jobtype_versions"
-        ordering = ["jobtype", "-version"]
+        ordering = ["jobtype_id", "-version"]
         verbose_name = "job type version"
         get_latest_by = "version"
         constraints = [
@@ -148,7 +148,7 @@ class JobTypeSoftwareRequirement(SoftwareRequirementBase):
 
     class Meta:
         db_table = "jobtype_software_requirements"
-        ordering = ["jobtype_version", "software"]
+        ordering = ["jobtype_version_id", "software_id"]
         verbose_name = "job type software requirement"
         constraints = [
             models.UniqueConstraint(

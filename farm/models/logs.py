@@ -60,7 +60,7 @@ class TaskTaskLogAssociation(models.Model):
 
     class Meta:
         db_table = "task_log_associations"
-        ordering = ["task", "attempt"]
+        ordering = ["task_id", "attempt"]
         verbose_name = "task log association"
         constraints = [
             models.UniqueConstraint(

@@ -47,7 +47,7 @@ class SoftwareVersion(models.Model):
 
     class Meta:
         db_table = "software_versions"
-        ordering = ["software", "rank"]
+        ordering = ["software_id", "rank"]
         verbose_name = "software version"
         constraints = [
             models.UniqueConstraint(

@@ -201,7 +201,7 @@ class Task(models.Model):
 
     class Meta:
         db_table = "tasks"
-        ordering = ["job", "frame", "tile"]
+        ordering = ["job_id", "frame", "tile"]
         verbose_name = "task"
         indexes = [
             # A job's tasks by state: job state derivation, the planner's

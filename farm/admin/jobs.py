@@ -1,0 +1,376 @@
+"""Admin of jobs, their groups, requirements and notified users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from farm.admin.base import FarmModelAdmin, count_of
+from farm.admin.tasks import TaskInline, task_changelist_url
+from farm.choices import WorkState
+from farm.models import (
+    Job,
+    JobGroup,
+    JobNotifiedUser,
+    JobSoftwareRequirement,
+    JobTagRequirement,
+    Task,
+)
+from farm.models.jobs import JobQuerySet
+from farm.services import (
+    MAX_TASKS_PER_JOB,
+    alter_frame_range,
+    frame_range,
+    mark_jobs_for_deletion,
+    pause_jobs,
+    rerun_jobs,
+    unpause_jobs,
+)
+
+# Changing these fields changes which tasks the job has.
+_RANGE_FIELDS = frozenset({"start", "end", "by", "num_tiles"})
+
+
+class JobTagRequirementInline(admin.TabularInline):
+    """Tags an agent must have (or must not have) to run the job."""
+
+    model = JobTagRequirement
+    extra = 0
+    autocomplete_fields = ("tag",)
+
+
+class JobSoftwareRequirementInline(admin.TabularInline):
+    """Software an agent must have to run the job."""
+
+    model = JobSoftwareRequirement
+    extra = 0
+    autocomplete_fields = ("software", "min_version", "max_version")
+
+
+class JobNotifiedUserInline(admin.TabularInline):
+    """Users told by email when the job ends or is deleted."""
+
+    model = JobNotifiedUser
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+class JobAdminForm(forms.ModelForm):
+    """Refuses frame ranges of more tasks than a job may have (`create_job` would).
+
+    No ``Meta``: the admin builds the form for `Job` from its fieldsets.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        """Check the frame range when it is new or changed."""
+        super().clean()
+        cleaned = self.cleaned_data
+        if self.instance.pk and not _RANGE_FIELDS & set(self.changed_data):
+            return cleaned
+        start, end, by = (cleaned.get(name) for name in ("start", "end", "by"))
+        if start is None or end is None or by is None:
+            return cleaned
+        # Raises for an empty range or one of more than MAX_TASKS_PER_JOB frames.
+        frames = len(frame_range(start, end, by))
+        tasks = frames * (cleaned.get("num_tiles") or 1)
+        if tasks > MAX_TASKS_PER_JOB:
+            raise ValidationError(
+                f"The job would have {tasks} tasks, more than {MAX_TASKS_PER_JOB}."
+            )
+        return cleaned
+
+
+@admin.register(Job)
+class JobAdmin(FarmModelAdmin):
+    """Submitted jobs with their task progress and the bulk state changes.
+
+    The state is derived from the tasks, so it is read-only here; the pause,
+    rerun and deletion actions call the farm's services. A job added here gets
+    its tasks, and changing its frame range adds or removes tasks. Jobs are not
+    deleted from the admin: deleting one would load and list each of its tasks.
+    "Mark for deletion" hands them to the deletion task instead.
+    """
+
+    form = JobAdminForm
+    # Django 6's default; explicit so that Django 5 does not warn.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = (
+        "title",
+        "state",
+        "progress",
+        "priority",
+        "jobtype_version",
+        "queue",
+        "user",
+        "time_submitted",
+        "time_finished",
+        "to_be_deleted",
+    )
+    list_filter = (
+        "state",
+        "hidden",
+        "to_be_deleted",
+        "queue",
+        "jobtype_version__jobtype",
+    )
+    search_fields = ("title", "user__username", "jobtype_version__jobtype__name")
+    id_search_fields = ("pk",)
+    list_select_related = ("jobtype_version__jobtype", "queue", "user")
+    readonly_fields = (
+        "state",
+        "task_summary",
+        "time_submitted",
+        "time_started",
+        "time_finished",
+        "completion_notify_sent",
+    )
+    autocomplete_fields = (
+        "jobtype_version",
+        "queue",
+        "group",
+        "user",
+        "parents",
+        "tags",
+    )
+    inlines = (
+        JobTagRequirementInline,
+        JobSoftwareRequirementInline,
+        JobNotifiedUserInline,
+        TaskInline,
+    )
+    actions = ("pause", "unpause", "rerun", "rerun_failed", "mark_for_deletion")
+    save_changed_fields_only = True
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "title",
+                    "jobtype_version",
+                    "state",
+                    "task_summary",
+                    "queue",
+                    "group",
+                    "user",
+                    "notes",
+                )
+            },
+        ),
+        ("Frames", {"fields": ("start", "end", "by", "batch", "num_tiles")}),
+        (
+            "Scheduling",
+            {
+                "fields": (
+                    "priority",
+                    "weight",
+                    "minimum_agents",
+                    "maximum_agents",
+                    "requeue",
+                    "cpus",
+                    "ram",
+                    "ram_warning",
+                    "ram_max",
+                    "parents",
+                    "tags",
+                )
+            },
+        ),
+        (
+            "Life cycle",
+            {
+                "fields": (
+                    "hidden",
+                    "to_be_deleted",
+                    "autodelete_time",
+                    "completion_notify_sent",
+                    "time_submitted",
+                    "time_started",
+                    "time_finished",
+                )
+            },
+        ),
+        ("Data", {"fields": ("output_link", "data", "environ")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        """Jobs with their task counts per state, in the same query (`count_of`)."""
+        tasks = Task.objects.all()
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                tasks_total=count_of(tasks, pointing_at="job"),
+                tasks_done=count_of(
+                    tasks.filter(state=WorkState.DONE), pointing_at="job"
+                ),
+                tasks_failed=count_of(
+                    tasks.filter(state=WorkState.FAILED), pointing_at="job"
+                ),
+                tasks_running=count_of(
+                    tasks.filter(state=WorkState.RUNNING), pointing_at="job"
+                ),
+            )
+        )
+
+    def get_inlines(self, request: HttpRequest, obj: Job | None) -> list[type[Any]]:
+        """No task table on the add page: the tasks come with the saved job."""
+        if obj is None:
+            return [inline for inline in self.inlines if inline is not TaskInline]
+        return list(self.inlines)
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: Job | None = None
+    ) -> bool:
+        """Jobs are marked for deletion instead (see the class docstring)."""
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: Job, form: forms.ModelForm, change: bool
+    ) -> None:
+        """Save the job, then create or delete tasks to match its frame range."""
+        super().save_model(request, obj, form, change)
+        if not change or _RANGE_FIELDS & set(form.changed_data):
+            alter_frame_range(job=obj, start=obj.start, end=obj.end, by=obj.by)
+
+    @admin.display(description="tasks done", ordering="tasks_done")
+    def progress(self, job: Job) -> str:
+        """Done tasks of all tasks, with running and failed in the tooltip."""
+        return format_html(
+            '<span title="{} running, {} failed">{}/{}</span>',
+            job.tasks_running,  # type: ignore[attr-defined]
+            job.tasks_failed,  # type: ignore[attr-defined]
+            job.tasks_done,  # type: ignore[attr-defined]
+            job.tasks_total,  # type: ignore[attr-defined]
+        )
+
+    @admin.display(description="tasks")
+    def task_summary(self, job: Job) -> str:
+        """Task counts and a link to the list of all the job's tasks."""
+        total = getattr(job, "tasks_total", None)
+        if job.pk is None or total is None:
+            return "-"
+        return format_html(
+            '{} done, {} running, {} failed. <a href="{}">View all {} tasks</a>.',
+            job.tasks_done,  # type: ignore[attr-defined]
+            job.tasks_running,  # type: ignore[attr-defined]
+            job.tasks_failed,  # type: ignore[attr-defined]
+            task_changelist_url(job),
+            total,
+        )
+
+    @admin.action(description="Pause selected jobs")
+    def pause(self, request: HttpRequest, queryset: JobQuerySet) -> None:
+        """Pause queued and running jobs."""
+        count = pause_jobs(jobs=queryset)
+        self.report(
+            request,
+            count,
+            "Paused %(count)d job.",
+            "Paused %(count)d jobs.",
+            nothing="No job was paused: only queued or running jobs can be.",
+        )
+
+    @admin.action(description="Unpause selected jobs")
+    def unpause(self, request: HttpRequest, queryset: JobQuerySet) -> None:
+        """Resume paused jobs."""
+        count = unpause_jobs(jobs=queryset)
+        self.report(
+            request,
+            count,
+            "Unpaused %(count)d job.",
+            "Unpaused %(count)d jobs.",
+            nothing="No job was unpaused: none of them was paused.",
+        )
+
+    @admin.action(description="Rerun all tasks of selected jobs")
+    def rerun(self, request: HttpRequest, queryset: JobQuerySet) -> None:
+        """Queue every task of the jobs again, except the running ones."""
+        count = rerun_jobs(jobs=queryset)
+        self.report(
+            request,
+            count,
+            "Queued %(count)d task again.",
+            "Queued %(count)d tasks again.",
+            nothing="No task was queued again: they are all running.",
+        )
+
+    @admin.action(description="Rerun failed tasks of selected jobs")
+    def rerun_failed(self, request: HttpRequest, queryset: JobQuerySet) -> None:
+        """Queue the failed tasks of the jobs again."""
+        count = rerun_jobs(jobs=queryset, failed_only=True)
+        self.report(
+            request,
+            count,
+            "Queued %(count)d failed task again.",
+            "Queued %(count)d failed tasks again.",
+            nothing="No task was queued again: none of them had failed.",
+        )
+
+    @admin.action(description="Mark selected jobs for deletion")
+    def mark_for_deletion(self, request: HttpRequest, queryset: JobQuerySet) -> None:
+        """Hand the jobs to the deletion task."""
+        count = mark_jobs_for_deletion(jobs=queryset)
+        self.report(
+            request,
+            count,
+            "Marked %(count)d job for deletion.",
+            "Marked %(count)d jobs for deletion.",
+            nothing="No job was marked: they all were already.",
+        )
+
+
+@admin.register(JobGroup)
+class JobGroupAdmin(FarmModelAdmin):
+    """Groups of related jobs, such as the passes of one shot."""
+
+    list_display = ("title", "main_jobtype", "user")
+    list_filter = ("main_jobtype",)
+    search_fields = ("title", "user__username")
+    id_search_fields = ("pk",)
+    list_select_related = ("main_jobtype", "user")
+    autocomplete_fields = ("main_jobtype", "user")
+
+
+@admin.register(JobTagRequirement)
+class JobTagRequirementAdmin(FarmModelAdmin):
+    """Tags that jobs require of (or forbid on) their agents."""
+
+    list_display = ("job", "tag", "negate")
+    list_filter = ("negate", "tag")
+    search_fields = ("job__title", "tag__tag")
+    list_select_related = ("job", "tag")
+    autocomplete_fields = ("job", "tag")
+
+
+@admin.register(JobSoftwareRequirement)
+class JobSoftwareRequirementAdmin(FarmModelAdmin):
+    """Software that jobs require of their agents."""
+
+    list_display = ("job", "software", "min_version", "max_version")
+    list_filter = ("software",)
+    search_fields = ("job__title", "software__software")
+    list_select_related = (
+        "job",
+        "software",
+        "min_version__software",
+        "max_version__software",
+    )
+    autocomplete_fields = ("job", "software", "min_version", "max_version")
+
+
+@admin.register(JobNotifiedUser)
+class JobNotifiedUserAdmin(FarmModelAdmin):
+    """Who is told by email about which job, and on which events."""
+
+    list_display = ("job", "user", "on_success", "on_failure", "on_deletion")
+    list_filter = ("on_success", "on_failure", "on_deletion")
+    search_fields = ("job__title", "user__username", "user__email")
+    list_select_related = ("job", "user")
+    autocomplete_fields = ("job", "user")
