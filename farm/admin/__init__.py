@@ -11,3 +11,9 @@ from farm.admin import (  # noqa: F401
     tags,
     tasks,
 )
+
+from django.contrib import admin  # noqa: E402
+
+admin.site.site_header = "PyFarm administration"
+admin.site.site_title = "PyFarm"
+admin.site.index_title = "Render farm"
