@@ -1,5 +1,7 @@
 """The farm's admin, one module per area; importing them registers the admins."""
 
+from django.contrib import admin
+
 from farm.admin import (  # noqa: F401
     agents,
     jobs,
@@ -11,8 +13,6 @@ from farm.admin import (  # noqa: F401
     tags,
     tasks,
 )
-
-from django.contrib import admin  # noqa: E402
 
 admin.site.site_header = "PyFarm administration"
 admin.site.site_title = "PyFarm"
