@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from django.test import Client
     from pytest_django.fixtures import SettingsWrapper
+    from rest_framework.test import APIClient
 
     from accounts.models import User
 
@@ -44,3 +45,63 @@ def farm_config(settings: SettingsWrapper) -> Callable[..., None]:
         settings.PYFARM = {**settings.PYFARM, **values}
 
     return change
+
+
+# --- API clients --------------------------------------------------------------
+
+AGENT_ADDRESS = "10.20.30.40"
+OUTSIDE_ADDRESS = "203.0.113.9"
+AGENT_HEADERS = {
+    "HTTP_USER_AGENT": "PyFarm/1.0 (agent)",
+    "HTTP_ACCEPT": "application/json",
+}
+
+
+@pytest.fixture
+def user(db: None) -> User:
+    """An ordinary (non-admin) user."""
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory.create(username="artist")
+
+
+@pytest.fixture
+def api_client(user: User) -> APIClient:
+    """An API client logged in as an ordinary user, from outside agent networks."""
+    from rest_framework.test import APIClient
+
+    client = APIClient(REMOTE_ADDR=OUTSIDE_ADDRESS)
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def admin_api_client(admin_user: User) -> APIClient:
+    """An API client logged in as a superuser, from outside agent networks."""
+    from rest_framework.test import APIClient
+
+    client = APIClient(REMOTE_ADDR=OUTSIDE_ADDRESS)
+    client.force_authenticate(admin_user)
+    return client
+
+
+@pytest.fixture
+def agent_client(db: None) -> APIClient:
+    """What the real agent is: no credentials, an agent network, its headers.
+
+    Requests default to JSON bodies (``format="json"``), as the agent sends
+    ``Content-Type: application/json`` on every request, GETs included.
+    """
+    from rest_framework.test import APIClient
+
+    client = APIClient(REMOTE_ADDR=AGENT_ADDRESS, **AGENT_HEADERS)
+    client.default_format = "json"
+    return client
+
+
+@pytest.fixture
+def anonymous_client(db: None) -> APIClient:
+    """No credentials, from an address outside every agent network."""
+    from rest_framework.test import APIClient
+
+    return APIClient(REMOTE_ADDR=OUTSIDE_ADDRESS)

@@ -138,8 +138,9 @@ ENVIRONMENT_OVERRIDES: dict[str, tuple[str, Parser]] = {
     "default_job_delete_time": ("PYFARM_DEFAULT_JOB_DELETE_TIME", parse_optional_int),
     "scheduler_lockfile_base": ("PYFARM_SCHEDULER_LOCKFILE_BASE", parse_str),
     "smtp_server": ("PYFARM_MAIL_SERVER", parse_str),
-    # Not in the original; production needs a way to turn debug off without a file.
+    # Not in the original: production needs these without a file.
     "debug": ("PYFARM_DEBUG", parse_bool),
+    "agent_networks": ("PYFARM_AGENT_NETWORKS", parse_list),
 }
 
 # Overrides that may also come from a file (``<VARIABLE>_FILE``).

@@ -31,6 +31,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "accounts",
     "farm",
@@ -75,6 +80,45 @@ DATABASES = {"default": parse_database_url("database", PYFARM["database"])}
 # Validated so that a bad value fails at start-up; see farm/etc/master.yml.
 parse_database_url("statistics_database", PYFARM["statistics_database"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Bodies of ordinary requests; uploads (logs, agent updates) have their own limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = PYFARM["max_request_size"]
+
+# ---------------------------------------------------------------------------
+# REST API
+# ---------------------------------------------------------------------------
+
+API_PREFIX = PYFARM["api_prefix"].strip("/") + "/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": [
+        "farm.api.renderers.FarmJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["farm.api.parsers.FarmJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "farm.api.authentication.LoginDisabledAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["farm.api.permissions.FarmPermission"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": None,
+    "EXCEPTION_HANDLER": "farm.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "URL_FORMAT_OVERRIDE": None,
+    "UNICODE_JSON": True,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PyFarm master API",
+    "DESCRIPTION": "REST API v1 of the PyFarm render farm master.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # ---------------------------------------------------------------------------
 # Accounts and sessions

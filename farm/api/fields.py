@@ -1,0 +1,69 @@
+"""Serializer fields for the legacy wire format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from rest_framework import serializers
+
+from farm.choices import parse_choice
+
+
+class LegacyChoiceField(serializers.Field):
+    """A state or enum: written as its name, read as a name or original code.
+
+    ``"running"``, ``"RUNNING"`` and ``105`` are the same work state; the
+    original's ``null`` for a queued work state is accepted too.
+    """
+
+    def __init__(self, enum: type[models.TextChoices], **kwargs: Any) -> None:
+        self.enum = enum
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        """The choice's stored value, or a validation error naming the choices."""
+        try:
+            return parse_choice(self.enum, data)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+    def to_representation(self, value: str) -> str:
+        """The readable name."""
+        return str(value)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that refuses booleans, floats with fractions and numeric strings.
+
+    DRF's IntegerField accepts ``"12"`` and ``True``; the original master
+    checked JSON types, and so do we.
+    """
+
+    def to_internal_value(self, data: Any) -> int:
+        """Only JSON integers (and integral floats such as 2.0)."""
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("invalid")
+        return super().to_internal_value(int(data))
+
+
+class StrictCharField(serializers.CharField):
+    """A string that refuses numbers and booleans instead of converting them."""
+
+    def to_internal_value(self, data: Any) -> str:
+        """Only JSON strings."""
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean only (DRF also takes "yes", 1, "on")."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        """Only ``true`` and ``false``."""
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data

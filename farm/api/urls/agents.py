@@ -1,0 +1,3 @@
+"""URLs of the agents API (filled in by its area)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the jobgroups API (filled in by its area)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the jobqueues API (filled in by its area)."""
+
+urlpatterns: list = []

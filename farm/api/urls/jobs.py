@@ -1,0 +1,3 @@
+"""URLs of the jobs API (filled in by its area)."""
+
+urlpatterns: list = []

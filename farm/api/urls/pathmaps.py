@@ -1,0 +1,3 @@
+"""URLs of the pathmaps API (filled in by its area)."""
+
+urlpatterns: list = []

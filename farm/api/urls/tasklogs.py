@@ -1,0 +1,3 @@
+"""URLs of the tasklogs API (filled in by its area)."""
+
+urlpatterns: list = []
