@@ -328,3 +328,9 @@ def test_startup_refuses_lengths_beyond_the_columns(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "max_tag_length" in result.stderr
+
+
+def test_agent_networks_come_from_a_comma_separated_override() -> None:
+    config = load_config(environ={"PYFARM_AGENT_NETWORKS": "10.0.0.0/8, 192.0.2.0/24"})
+    assert config["agent_networks"] == ["10.0.0.0/8", "192.0.2.0/24"]
+    assert "127.0.0.0/8" in load_config(environ={})["agent_networks"]

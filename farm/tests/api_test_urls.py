@@ -1,0 +1,56 @@
+"""A tiny URLconf for testing the API framework apart from any endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import include, path
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from farm.api.permissions import AgentPermission
+from farm.api.serializers.base import StrictSerializerMixin
+from pyfarm_site.urls import handler404, handler500  # noqa: F401
+
+
+class EchoSerializer(StrictSerializerMixin, serializers.Serializer):
+    """One required integer."""
+
+    count = serializers.IntegerField(min_value=0)
+
+
+class EchoView(APIView):
+    """GET answers a fixed body; POST validates and echoes."""
+
+    def get(self, request: Request) -> Response:
+        return Response({"answer": 42, "text": "ünïcode"})
+
+    def post(self, request: Request) -> Response:
+        serializer = EchoSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(serializer.validated_data, status=201)
+
+
+class AgentEchoView(EchoView):
+    """The same, open to agent networks."""
+
+    permission_classes = [AgentPermission]
+
+
+class BrokenView(APIView):
+    """Raises an unexpected error."""
+
+    def get(self, request: Request) -> Any:
+        raise RuntimeError("boom")
+
+
+api_patterns = [
+    path("echo", EchoView.as_view()),
+    path("agent-echo", AgentEchoView.as_view()),
+    path("broken", BrokenView.as_view()),
+    path("", include("farm.api.urls")),
+]
+
+urlpatterns = [path("api/v1/", include(api_patterns))]
