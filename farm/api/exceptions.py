@@ -51,8 +51,8 @@ def error_message(detail: Any) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's handler with the original's body shape, Django errors, and no 500 pages."""
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-        exc = exceptions.ValidationError(detail)
+        messages = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        exc = exceptions.ValidationError(messages)
     elif isinstance(exc, ObjectDoesNotExist):
         exc = exceptions.NotFound(str(exc) or "not found")
     response = exception_handler(exc, context)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
 from farm.choices import parse_choice
@@ -31,6 +34,19 @@ class LegacyChoiceField(serializers.Field):
     def to_representation(self, value: str) -> str:
         """The readable name."""
         return str(value)
+
+
+class LegacyChoiceFieldExtension(OpenApiSerializerFieldExtension):
+    """Describes a `LegacyChoiceField` in the OpenAPI schema as its names."""
+
+    target_class = LegacyChoiceField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> Any:
+        """A string enum of the choice's names."""
+        return {
+            **(build_basic_type(OpenApiTypes.STR) or {}),
+            "enum": list(self.target.enum.values),
+        }
 
 
 class StrictIntegerField(serializers.IntegerField):

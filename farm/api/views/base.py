@@ -17,7 +17,7 @@ def get_by_name_or_id(
     number is tried as an id first, then as a name.
     """
     obj = None
-    if value.isdigit() and len(value) <= 18:
+    if value.isascii() and value.isdigit() and len(value) <= 18:
         obj = queryset.filter(pk=int(value)).first()
     if obj is None:
         obj = queryset.filter(**{name_field: value}).first()
