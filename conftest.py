@@ -94,7 +94,8 @@ def agent_client(db: None) -> APIClient:
     """
     from rest_framework.test import APIClient
 
-    client = APIClient(REMOTE_ADDR=AGENT_ADDRESS, **AGENT_HEADERS)
+    client = APIClient(REMOTE_ADDR=AGENT_ADDRESS)
+    client.defaults.update(AGENT_HEADERS)
     client.default_format = "json"
     return client
 

@@ -1,13 +1,42 @@
-"""Agent workflows: enabling, disabling, restarts, and taking back their work."""
+"""Agent workflows: registration and reports, state, software, update packages.
+
+Also enabling, disabling and restarting agents, and taking back their work.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from farm.choices import AgentState, WorkState
-from farm.models import Agent, Task
+from farm.models import (
+    GPU,
+    Agent,
+    AgentDisk,
+    AgentMacAddress,
+    Job,
+    SoftwareVersion,
+    Tag,
+    Task,
+)
 from farm.models.agents import AgentQuerySet
 from farm.services.jobs import refresh_job_states
+from farm.validators import length_error
+from pyfarm_site.conf import farm_config
+
+logger = logging.getLogger(__name__)
 
 
 def enable_agents(*, agents: AgentQuerySet) -> int:
@@ -46,3 +75,379 @@ def requeue_agent_tasks(*, agent_ids: list, offline: bool = True) -> int:
             ).set_state(AgentState.OFFLINE)
         refresh_job_states(job_ids=job_ids)
     return count
+
+
+# --- what agents report about themselves (the API's R1, R2 and R3) ----------
+
+# Columns of `Agent` that a registration or an update may set. ``state`` is
+# applied separately, because a disabled agent stays disabled.
+AGENT_REPORT_FIELDS = frozenset(
+    {
+        "hostname",
+        "port",
+        "remote_ip",
+        "use_address",
+        "state",
+        "cpus",
+        "ram",
+        "free_ram",
+        "ram_allocation",
+        "cpu_allocation",
+        "time_offset",
+        "version",
+        "os_class",
+        "os_fullname",
+        "cpu_name",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AgentDiskReport:
+    """One disk as the agent reports it: mount point, size and free bytes."""
+
+    mountpoint: str
+    size: int
+    free: int
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    """What an agent says about itself, already checked for JSON types.
+
+    ``fields`` holds `Agent` columns (names from `AGENT_REPORT_FIELDS`). The
+    lists are None when the agent did not send them, which leaves the stored
+    ones alone; a list, even empty, replaces them.
+    """
+
+    fields: Mapping[str, Any]
+    mac_addresses: Sequence[str] | None = None
+    disks: Sequence[AgentDiskReport] | None = None
+    gpus: Sequence[str] | None = None
+    farm_name: str | None = None
+
+
+def check_farm_name(farm_name: str | None) -> None:
+    """Refuse an agent of another farm when this master has a ``farm_name``."""
+    expected = farm_config("farm_name")
+    if expected and farm_name is not None and farm_name != expected:
+        raise ValidationError(
+            {
+                "farm_name": (
+                    f"this master serves the farm {expected!r}, not {farm_name!r}"
+                )
+            }
+        )
+
+
+def _validate_agent(agent: Agent, changed: Iterable[str] | None) -> None:
+    """Validate the agent, reporting only errors about the ``changed`` columns.
+
+    A heartbeat must not be refused because of a value stored earlier under a
+    different configuration (e.g. a loopback address that was allowed then).
+    ``None`` reports every error (a new agent).
+    """
+    try:
+        agent.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        relevant = None if changed is None else {*changed, NON_FIELD_ERRORS}
+        errors = {
+            field: messages
+            for field, messages in error.message_dict.items()
+            if relevant is None or field in relevant
+        }
+        if errors:
+            raise ValidationError(errors) from None
+
+
+def _normalized_mac_addresses(addresses: Sequence[str]) -> list[str]:
+    """Canonical, unique MAC addresses; unparsable ones are dropped and logged.
+
+    The agent never retries a refused registration, so a strange interface
+    address must not keep it out of the farm (the original dropped them too).
+    """
+    normalized: dict[str, None] = {}
+    for address in addresses:
+        try:
+            normalized[AgentMacAddress.normalize(address)] = None
+        except ValueError:
+            logger.warning("ignoring MAC address %r: not a MAC address", address)
+    return list(normalized)
+
+
+def _checked_disks(agent: Agent, disks: Sequence[AgentDiskReport]) -> list[AgentDisk]:
+    """Unsaved disk rows, validated; a mount point sent twice keeps its last."""
+    by_mountpoint = {disk.mountpoint: disk for disk in disks}
+    rows = [
+        AgentDisk(
+            agent=agent, mountpoint=disk.mountpoint, size=disk.size, free=disk.free
+        )
+        for disk in by_mountpoint.values()
+    ]
+    errors: dict[str, list[str]] = {}
+    for row in rows:
+        try:
+            row.full_clean(exclude=["agent"], validate_unique=False)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                errors.setdefault(f"disks.{field}", []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return rows
+
+
+def _checked_gpus(gpus: Sequence[str]) -> list[str]:
+    """Unique GPU names, each within ``max_gpu_name_length``."""
+    names = list(dict.fromkeys(name.strip() for name in gpus if name.strip()))
+    for name in names:
+        if error := length_error("max_gpu_name_length", name):
+            raise ValidationError({"gpus": f"{name[:40]!r}…: {error}"})
+    return names
+
+
+def _apply_report(agent: Agent, report: AgentReport, *, created: bool) -> None:
+    """Write a validated report to ``agent`` and its MAC addresses, disks, GPUs.
+
+    Runs inside the caller's transaction; everything is validated before the
+    first write.
+    """
+    fields = dict(report.fields)
+    unknown = set(fields) - AGENT_REPORT_FIELDS
+    if unknown:
+        raise ValueError(f"not agent report fields: {sorted(unknown)}")
+    state = fields.pop("state", None)
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    if created and state is not None:
+        agent.state = state
+    agent.last_heard_from = timezone.now()
+    _validate_agent(agent, None if created else fields)
+    disks = _checked_disks(agent, report.disks) if report.disks is not None else None
+    gpus = _checked_gpus(report.gpus) if report.gpus is not None else None
+
+    if created:
+        agent.save(force_insert=True)
+    else:
+        agent.save(update_fields=[*fields, "last_heard_from"])
+        if state is not None:
+            # Conditional on the stored state: an admin's "disabled" wins over
+            # whatever the agent reports, even when both happen at once.
+            Agent.objects.filter(pk=agent.pk).exclude(
+                state=AgentState.DISABLED
+            ).set_state(state)
+            agent.refresh_from_db(fields=["state"])
+
+    if report.mac_addresses is not None:
+        addresses = _normalized_mac_addresses(report.mac_addresses)
+        agent.mac_addresses.exclude(mac_address__in=addresses).delete()
+        AgentMacAddress.objects.bulk_create(
+            [AgentMacAddress(agent=agent, mac_address=mac) for mac in addresses],
+            ignore_conflicts=True,
+        )
+    if disks is not None:
+        agent.disks.all().delete()
+        AgentDisk.objects.bulk_create(disks)
+    if gpus is not None:
+        GPU.objects.bulk_create(
+            [GPU(fullname=name) for name in gpus], ignore_conflicts=True
+        )
+        agent.gpus.set(GPU.objects.filter(fullname__in=gpus))
+
+
+def register_agent(
+    *, agent_id: uuid.UUID | None, report: AgentReport
+) -> tuple[Agent, bool]:
+    """Register an agent (the agent's startup request); returns it and whether new.
+
+    A known id is updated in place: its columns, and its MAC addresses, disks
+    and GPUs replaced by those sent. A disabled agent stays disabled. Without
+    an id a new agent with a fresh UUID is created. Raises ValidationError for
+    another farm's agent or values the model refuses (a loopback address
+    unless ``allow_agents_from_loopback``, values outside the configured
+    ranges).
+    """
+    check_farm_name(report.farm_name)
+    with transaction.atomic():
+        agent = None
+        if agent_id is not None:
+            agent = Agent.objects.select_for_update().filter(pk=agent_id).first()
+        created = agent is None
+        if agent is None:
+            agent = Agent(id=agent_id or uuid.uuid4())
+        _apply_report(agent, report, created=created)
+    return agent, created
+
+
+def update_agent(*, agent: Agent, report: AgentReport) -> Agent:
+    """Merge a report into a known agent (heartbeats, shutdown, admin edits).
+
+    Only what the report contains changes; ``last_heard_from`` is now. A
+    disabled agent stays disabled whatever state it reports.
+    """
+    check_farm_name(report.farm_name)
+    with transaction.atomic():
+        _apply_report(agent, report, created=False)
+    return agent
+
+
+def delete_agent(*, agent_id: uuid.UUID) -> bool:
+    """Delete an agent after giving its open tasks back to the queue.
+
+    Returns whether the agent existed.
+    """
+    with transaction.atomic():
+        requeue_agent_tasks(agent_ids=[agent_id], offline=False)
+        deleted, _ = Agent.objects.filter(pk=agent_id).delete()
+    return bool(deleted)
+
+
+# --- software an agent has ---------------------------------------------------
+
+
+def add_agent_software(*, agent: Agent, software: str, version: str) -> SoftwareVersion:
+    """Record that the agent has this version of a software.
+
+    Raises SoftwareVersion.DoesNotExist when the master does not know it.
+    """
+    found = (
+        SoftwareVersion.objects.select_related("software")
+        .filter(software__software=software, version=version)
+        .first()
+    )
+    if found is None:
+        raise SoftwareVersion.DoesNotExist(
+            f"software {software!r} has no version {version!r}"
+        )
+    agent.software_versions.add(found)
+    return found
+
+
+def remove_agent_software(*, agent: Agent, software: str, version: str) -> int:
+    """Record that the agent lacks this software version; returns rows removed."""
+    through = Agent.software_versions.through
+    deleted, _ = through.objects.filter(
+        agent=agent,
+        softwareversion__software__software=software,
+        softwareversion__version=version,
+    ).delete()
+    return deleted
+
+
+# --- tasks given to an agent by hand -------------------------------------------
+
+
+def assign_task_to_agent(*, agent: Agent, task: Task) -> bool:
+    """Give a queued task to an agent; the scheduler then sends it there.
+
+    Returns False, changing nothing, when the task is not queued or was
+    already sent to another agent: moving it would run it twice.
+    """
+    if task.state == WorkState.QUEUED and task.agent_id == agent.pk:
+        return True
+    updated = Task.objects.filter(
+        pk=task.pk, state=WorkState.QUEUED, sent_to_agent=False
+    ).update(agent=agent)
+    task.refresh_from_db()
+    return bool(updated)
+
+
+# --- agent update packages ------------------------------------------------------
+
+# A version is one path component: no separators, no "..", no leading dot.
+_UPDATE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
+
+
+def agent_update_filename(version: str) -> str:
+    """The package's file name; ValidationError for versions unfit for a path."""
+    if ".." in version or not _UPDATE_VERSION.fullmatch(version):
+        raise ValidationError(
+            {
+                "version": (
+                    f"{version!r} is not an acceptable version: use letters, "
+                    "digits, '.', '+', '_' and '-' (no path separators or '..')"
+                )
+            }
+        )
+    return f"pyfarm-agent-{version}.zip"
+
+
+def agent_update_path(version: str) -> Path:
+    """Where the update package of ``version`` is (or would be) stored."""
+    return Path(farm_config("agent_updates_dir")) / agent_update_filename(version)
+
+
+def store_agent_update(*, version: str, package: IO[bytes]) -> bool:
+    """Store an uploaded update package; returns whether it is a new version.
+
+    The package must be a zip file. It is written next to its final name
+    first and then renamed, so agents never download half a file.
+    """
+    path = agent_update_path(version)
+    package.seek(0)
+    if not zipfile.is_zipfile(package):
+        raise ValidationError("the update package is not a zip file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    package.seek(0)
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as partial:
+        shutil.copyfileobj(package, partial)
+    Path(partial.name).replace(path)
+    return created
+
+
+# --- tags on agents (and jobs) ---------------------------------------------------
+
+
+def _checked_tag_name(name: str) -> str:
+    """The tag name, validated as the model does (length, not blank)."""
+    Tag(tag=name).full_clean(validate_unique=False)
+    return name
+
+
+def get_or_create_tag(*, name: str) -> tuple[Tag, bool]:
+    """The tag of that name, created if missing; returns it and whether new.
+
+    Raises ValidationError for names the model refuses (blank, too long).
+    """
+    return Tag.objects.get_or_create(tag=_checked_tag_name(name))
+
+
+def replace_tag(
+    *,
+    tag: Tag | None,
+    name: str,
+    agent_ids: Sequence[uuid.UUID] | None = None,
+    job_ids: Sequence[int] | None = None,
+) -> Tag:
+    """Create a tag named ``name``, or overwrite ``tag``, with exactly these relations.
+
+    An existing ``tag`` keeps its name, its id, its path maps and the job requirements
+    naming it; its agents and jobs become those given (none when omitted).
+    Raises ValidationError for a bad name and ObjectDoesNotExist, naming
+    them, for agents or jobs that do not exist.
+    """
+    _checked_tag_name(name)
+    agents = list(Agent.objects.filter(pk__in=agent_ids or []))
+    missing_agents = set(agent_ids or []) - {agent.pk for agent in agents}
+    if missing_agents:
+        listed = ", ".join(sorted(str(pk) for pk in missing_agents))
+        raise Agent.DoesNotExist(f"agent(s) not found: {listed}")
+    jobs = list(Job.objects.filter(pk__in=job_ids or []))
+    missing_jobs = set(job_ids or []) - {job.pk for job in jobs}
+    if missing_jobs:
+        listed = ", ".join(str(pk) for pk in sorted(missing_jobs))
+        raise Job.DoesNotExist(f"job(s) not found: {listed}")
+    with transaction.atomic():
+        if tag is None:
+            tag = Tag.objects.create(tag=name)
+        tag.agents.set(agents)
+        tag.jobs.set(jobs)
+    return tag
+
+
+def tag_agent(*, tag: Tag, agent: Agent) -> bool:
+    """Put the tag on the agent; returns False when it already had it."""
+    _, created = Agent.tags.through.objects.get_or_create(agent=agent, tag=tag)
+    return created

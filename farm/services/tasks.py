@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
+from django.db.models import Q
 
 from farm.choices import WorkState
 from farm.models import Task
 from farm.models.tasks import TaskQuerySet
 from farm.services.jobs import refresh_job_states
+
+if TYPE_CHECKING:
+    from farm.models import Agent
 
 
 class _Unset:
@@ -27,6 +33,8 @@ def update_task(
     progress: float | None = None,
     last_error: str | None | _Unset = UNSET,
     time_started_now: bool = False,
+    agent: Agent | None | _Unset = UNSET,
+    agent_report: bool = False,
 ) -> bool:
     """Apply an agent's report about a task; returns whether anything changed.
 
@@ -35,12 +43,28 @@ def update_task(
     that arrive after the attempt ended (a late "running" or progress) change
     nothing, since the agent sends its requests out of order. The job's state
     is derived again when the task's state changed.
+
+    ``agent`` assigns the open task to an agent, or with None takes it from
+    its agent (as the agent's ``{"state": "queued", "agent_id": null}``).
+
+    With ``agent_report`` (the agent protocol's task endpoint) a task that
+    was given back to the queue after an attempt (failed and requeued, or
+    returned by its agent) and not assigned again ignores "running",
+    progress and start times: they belong to the attempt that ended, since
+    an agent's "failed" can overtake its "running". A new attempt starts
+    once the scheduler assigns the task again.
     """
     tasks = Task.objects.filter(pk=task.pk)
+    reports = tasks
+    if agent_report:
+        reports = tasks.exclude(
+            Q(state=WorkState.QUEUED, agent__isnull=True)
+            & (Q(attempts__gt=0) | Q(failures__gt=0))
+        )
     changed = 0
     with transaction.atomic():
         if state == WorkState.RUNNING:
-            changed += tasks.mark_running()
+            changed += reports.mark_running()
         elif state == WorkState.DONE:
             changed += tasks.mark_done()
         elif state == WorkState.FAILED:
@@ -58,9 +82,17 @@ def update_task(
                 state__in=[WorkState.QUEUED, WorkState.RUNNING]
             ).update(last_error=last_error)
         if progress is not None:
-            changed += tasks.set_progress(progress)
+            changed += reports.set_progress(progress)
         if time_started_now:
-            changed += tasks.set_started_now()
+            changed += reports.set_started_now()
+        if not isinstance(agent, _Unset):
+            assigned = tasks.filter(
+                state__in=[WorkState.QUEUED, WorkState.RUNNING]
+            ).exclude(agent=agent)
+            if agent is None:
+                changed += assigned.update(agent=None, sent_to_agent=False)
+            else:
+                changed += assigned.update(agent=agent)
         if state_changed:
             refresh_job_states(job_ids=[task.job_id])
     task.refresh_from_db()
@@ -74,3 +106,21 @@ def rerun_tasks(*, tasks: TaskQuerySet) -> int:
         count = tasks.rerun()
         refresh_job_states(job_ids=job_ids)
     return count
+
+
+def add_failed_agent(*, task: Task, agent: Agent) -> bool:
+    """Remember that ``task`` failed on ``agent``; returns whether it is new.
+
+    The scheduler sends the task elsewhere (the agent reports this itself
+    when it lacks disk space, agent-protocol R12).
+    """
+    through = Task.failed_in_agents.through
+    _, created = through.objects.get_or_create(task_id=task.pk, agent_id=agent.pk)
+    return created
+
+
+def remove_failed_agent(*, task: Task, agent: Agent) -> bool:
+    """Forget that ``task`` failed on ``agent``; returns whether it was listed."""
+    through = Task.failed_in_agents.through
+    deleted, _ = through.objects.filter(task_id=task.pk, agent_id=agent.pk).delete()
+    return bool(deleted)

@@ -1,3 +1,29 @@
-"""URLs of the tags API (filled in by its area)."""
+"""URLs of the tags API, as the original spelled them.
 
-urlpatterns: list = []
+Tags are addressed by name or id. Each documented path is kept with its
+trailing-slash form and the other spelling accepted (left out of the OpenAPI
+description). ``schema`` comes before ``<tagname>``, so a tag named "schema"
+is reached by its id, as in the original.
+"""
+
+from __future__ import annotations
+
+from farm.api.urls.agents import legacy_paths
+from farm.api.views.tags import TagAgentViewSet, TagViewSet
+
+urlpatterns = [
+    *legacy_paths("tags/", TagViewSet, {"get": "list", "post": "create"}, "api-tags"),
+    *legacy_paths("tags/schema/", TagViewSet, {"get": "columns"}, "api-tags-schema"),
+    *legacy_paths(
+        "tags/<str:tagname>",
+        TagViewSet,
+        {"get": "retrieve", "put": "replace", "delete": "destroy"},
+        "api-tag",
+    ),
+    *legacy_paths(
+        "tags/<str:tagname>/agents/",
+        TagAgentViewSet,
+        {"get": "list", "post": "create"},
+        "api-tag-agents",
+    ),
+]

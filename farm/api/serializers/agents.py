@@ -1,0 +1,314 @@
+"""Serializers of the agents API: what agents report, and how agents are shown.
+
+Input and output have different shapes, so they have different serializers:
+the ``*ReportSerializer`` classes check what an agent sends (R1/R2/R3 of
+agent-protocol.md) and turn it into an `AgentReport` for the services; the
+others render agents, their software and their tasks with the original's keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from farm.api.fields import LegacyChoiceField, StrictCharField, StrictIntegerField
+from farm.api.serializers.base import StrictSerializerMixin
+from farm.choices import AgentState, OperatingSystem, UseAddress, WorkState
+from farm.models import Agent, Job, SoftwareVersion, Task
+from farm.services.agents import AgentDiskReport, AgentReport
+
+# --- strict fields the shared module does not have ---------------------------
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number; refuses strings and booleans instead of converting them."""
+
+    def to_internal_value(self, data: Any) -> float:
+        """Only JSON numbers."""
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string (DRF would also take an integer)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        """Only strings in one of the usual UUID spellings."""
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+# --- what agents report --------------------------------------------------------
+
+
+class AgentDiskSerializer(StrictSerializerMixin, serializers.Serializer):
+    """One disk of an agent: mount point (or drive letter), bytes total and free."""
+
+    mountpoint = StrictCharField()
+    size = StrictIntegerField(min_value=0)
+    free = StrictIntegerField(min_value=0)
+
+
+class AgentReportSerializer(StrictSerializerMixin, serializers.Serializer):
+    """What an agent may say about itself; every key optional (a merge).
+
+    The values' ranges and lengths are the model's to check (`Agent.clean`
+    follows the configured ranges); this only checks the JSON types.
+    ``current_assignments`` is accepted and ignored: the master reconciles
+    assignments by polling the agent, not from its reports.
+    """
+
+    hostname = StrictCharField(required=False)
+    port = StrictIntegerField(required=False)
+    remote_ip = StrictCharField(required=False)
+    use_address = LegacyChoiceField(UseAddress, required=False)
+    state = LegacyChoiceField(AgentState, required=False)
+    cpus = StrictIntegerField(required=False)
+    ram = StrictIntegerField(required=False, help_text="MB")
+    free_ram = StrictIntegerField(required=False, help_text="MB")
+    ram_allocation = StrictFloatField(required=False)
+    cpu_allocation = StrictFloatField(required=False)
+    time_offset = StrictIntegerField(required=False, help_text="seconds")
+    version = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    os_class = LegacyChoiceField(OperatingSystem, required=False, allow_null=True)
+    os_fullname = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    cpu_name = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    mac_addresses = serializers.ListField(
+        child=StrictCharField(allow_blank=True), required=False
+    )
+    disks = AgentDiskSerializer(many=True, required=False)
+    gpus = serializers.ListField(
+        child=StrictCharField(allow_blank=True), required=False
+    )
+    current_assignments = serializers.DictField(required=False)
+    farm_name = StrictCharField(required=False, allow_blank=True)
+
+    def to_report(self, *, peer_address: str | None = None) -> AgentReport:
+        """The validated data as a report; ``peer_address`` fills a missing IP."""
+        data: dict[str, Any] = dict(self.validated_data)
+        data.pop("id", None)
+        data.pop("current_assignments", None)
+        mac_addresses = data.pop("mac_addresses", None)
+        disks = data.pop("disks", None)
+        gpus = data.pop("gpus", None)
+        farm_name = data.pop("farm_name", None)
+        if peer_address and "remote_ip" not in data:
+            data["remote_ip"] = peer_address
+        return AgentReport(
+            fields=data,
+            mac_addresses=mac_addresses,
+            disks=None if disks is None else [AgentDiskReport(**d) for d in disks],
+            gpus=gpus,
+            farm_name=farm_name,
+        )
+
+
+class AgentRegistrationReportSerializer(AgentReportSerializer):
+    """The agent's registration (``POST /agents/``, R1).
+
+    ``id`` is the UUID the agent chose; without one a new UUID is made.
+    ``remote_ip`` defaults to the address the request came from.
+    """
+
+    id = StrictUUIDField(required=False)
+    hostname = StrictCharField()
+    port = StrictIntegerField()
+    cpus = StrictIntegerField()
+    ram = StrictIntegerField(help_text="MB")
+    free_ram = StrictIntegerField(help_text="MB")
+    state = LegacyChoiceField(AgentState, required=False, default=AgentState.ONLINE)
+
+
+# --- how agents are shown --------------------------------------------------------
+
+
+class AgentListSerializer(serializers.ModelSerializer):
+    """An agent in ``GET /agents/``: id, host name, address and port."""
+
+    class Meta:
+        model = Agent
+        fields = ["id", "hostname", "port", "remote_ip"]
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    """An agent as registration answers it (``POST /agents/``)."""
+
+    use_address = LegacyChoiceField(UseAddress, read_only=True)
+    state = LegacyChoiceField(AgentState, read_only=True)
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id",
+            "hostname",
+            "port",
+            "remote_ip",
+            "use_address",
+            "state",
+            "cpus",
+            "ram",
+            "free_ram",
+            "ram_allocation",
+            "cpu_allocation",
+            "time_offset",
+        ]
+        read_only_fields = fields
+
+
+class AgentDetailSerializer(AgentSerializer):
+    """One agent (``GET``/``POST /agents/<id>``): also the legacy ``ip``."""
+
+    ip = serializers.IPAddressField(source="remote_ip", read_only=True)
+
+    class Meta(AgentSerializer.Meta):
+        fields = [*AgentSerializer.Meta.fields, "ip"]
+        read_only_fields = fields
+
+
+class TaskAgentSerializer(serializers.ModelSerializer):
+    """An agent inside a task: how to reach it."""
+
+    ip = serializers.IPAddressField(source="remote_ip", read_only=True)
+
+    class Meta:
+        model = Agent
+        fields = ["id", "hostname", "port", "ip"]
+        read_only_fields = fields
+
+
+# --- an agent's software -----------------------------------------------------------
+
+
+class AgentSoftwareSerializer(StrictSerializerMixin, serializers.Serializer):
+    """A software version an agent has (R15), by software name and version."""
+
+    software = StrictCharField()
+    version = StrictCharField()
+
+
+class AgentSoftwareVersionSerializer(serializers.ModelSerializer):
+    """A software version of an agent as listed: ``{"software", "version"}``."""
+
+    software = serializers.CharField(source="software.software", read_only=True)
+
+    class Meta:
+        model = SoftwareVersion
+        fields = ["software", "version"]
+        read_only_fields = fields
+
+
+# --- an agent's tasks -------------------------------------------------------------
+
+
+class AgentTaskJobSerializer(serializers.ModelSerializer):
+    """The job of a task in an agent's task list."""
+
+    jobtype = serializers.CharField(source="jobtype_version.jobtype.name")
+    jobtype_id = serializers.IntegerField(source="jobtype_version.jobtype_id")
+    jobtype_version = serializers.IntegerField(source="jobtype_version.version")
+
+    class Meta:
+        model = Job
+        fields = ["id", "title", "jobtype", "jobtype_id", "jobtype_version"]
+        read_only_fields = fields
+
+
+class _TaskFieldsSerializer(serializers.ModelSerializer):
+    """Columns a task shows in the agent's task lists.
+
+    ``project`` and ``project_id`` are always null: the original's projects
+    are gone, the keys are kept for its clients.
+    """
+
+    job_id = serializers.IntegerField(read_only=True)
+    agent_id = serializers.UUIDField(read_only=True, allow_null=True)
+    frame = serializers.FloatField(read_only=True)
+    state = LegacyChoiceField(WorkState, read_only=True)
+    project = serializers.SerializerMethodField()
+    project_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "job_id",
+            "agent_id",
+            "frame",
+            "state",
+            "priority",
+            "attempts",
+            "hidden",
+            "time_submitted",
+            "time_started",
+            "time_finished",
+            "project",
+            "project_id",
+        ]
+        read_only_fields = fields
+
+    def get_project(self, task: Task) -> str | None:
+        """Always null (no projects any more)."""
+        return None
+
+    def get_project_id(self, task: Task) -> int | None:
+        """Always null (no projects any more)."""
+        return None
+
+
+class AgentTaskSerializer(_TaskFieldsSerializer):
+    """A task in ``GET /agents/<id>/tasks/``, with its job and job type."""
+
+    job = AgentTaskJobSerializer(read_only=True)
+
+    class Meta(_TaskFieldsSerializer.Meta):
+        fields = [*_TaskFieldsSerializer.Meta.fields, "job"]
+        read_only_fields = fields
+
+
+class AssignedJobSerializer(serializers.ModelSerializer):
+    """The job of a task that was just given to an agent."""
+
+    class Meta:
+        model = Job
+        fields = ["id", "title"]
+        read_only_fields = fields
+
+
+class AssignedTaskSerializer(_TaskFieldsSerializer):
+    """A task just given to an agent (``POST /agents/<id>/tasks/``).
+
+    ``parents`` and ``children`` are always empty: tasks have no dependencies
+    of their own (jobs do).
+    """
+
+    job = AssignedJobSerializer(read_only=True)
+    agent = TaskAgentSerializer(read_only=True)
+    parents = serializers.SerializerMethodField()
+    children = serializers.SerializerMethodField()
+
+    class Meta(_TaskFieldsSerializer.Meta):
+        fields = [
+            *_TaskFieldsSerializer.Meta.fields,
+            "job",
+            "agent",
+            "parents",
+            "children",
+        ]
+        read_only_fields = fields
+
+    def get_parents(self, task: Task) -> list[int]:
+        """Always empty (tasks have no dependencies)."""
+        return []
+
+    def get_children(self, task: Task) -> list[int]:
+        """Always empty (tasks have no dependencies)."""
+        return []
+
+
+class TaskAssignmentSerializer(StrictSerializerMixin, serializers.Serializer):
+    """``{"id": <task id>}``: the task to give to the agent."""
+
+    id = StrictIntegerField(min_value=1)

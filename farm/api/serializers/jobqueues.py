@@ -1,0 +1,70 @@
+"""Serializers of the job queue endpoints."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from farm.api.fields import StrictCharField, StrictIntegerField
+from farm.api.serializers.base import StrictSerializerMixin
+from farm.models import Job, JobQueue
+
+
+class JobQueueSerializer(serializers.ModelSerializer[JobQueue]):
+    """A queue in the list: its own columns."""
+
+    parent_jobqueue_id = serializers.IntegerField(
+        source="parent_id", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = JobQueue
+        fields = [
+            "id",
+            "name",
+            "priority",
+            "weight",
+            "minimum_agents",
+            "maximum_agents",
+            "parent_jobqueue_id",
+        ]
+        read_only_fields = fields
+
+
+class JobQueueParentSerializer(serializers.ModelSerializer[JobQueue]):
+    """The parent of a queue, as the original unpacked it."""
+
+    class Meta:
+        model = JobQueue
+        fields = [
+            "id",
+            "name",
+            "priority",
+            "weight",
+            "maximum_agents",
+            "minimum_agents",
+        ]
+        read_only_fields = fields
+
+
+class JobQueueDetailSerializer(JobQueueSerializer):
+    """One queue, with its parent and the ids of its jobs."""
+
+    parent = JobQueueParentSerializer(read_only=True, allow_null=True)
+    jobs: serializers.PrimaryKeyRelatedField[Job] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
+
+    class Meta(JobQueueSerializer.Meta):
+        fields = [*JobQueueSerializer.Meta.fields, "parent", "jobs"]
+        read_only_fields = fields
+
+
+class JobQueueWriteSerializer(StrictSerializerMixin, serializers.Serializer):
+    """A new queue (``name`` required) or changes to one (``partial=True``)."""
+
+    name = StrictCharField(trim_whitespace=False)
+    parent_jobqueue_id = StrictIntegerField(required=False, allow_null=True)
+    priority = StrictIntegerField(required=False)
+    weight = StrictIntegerField(required=False, min_value=0)
+    minimum_agents = StrictIntegerField(required=False, allow_null=True, min_value=0)
+    maximum_agents = StrictIntegerField(required=False, allow_null=True, min_value=0)

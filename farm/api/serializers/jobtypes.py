@@ -1,0 +1,202 @@
+"""Serializers of the jobtypes API: definitions in, versions out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+
+from farm.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from farm.api.serializers.base import StrictSerializerMixin
+from farm.models import (
+    JobType,
+    JobTypeSoftwareRequirement,
+    JobTypeVersion,
+    Software,
+    SoftwareVersion,
+)
+from farm.services.jobtypes import JobTypeDefinition, Requirement
+
+# Version numbers and batch sizes are 32-bit integers in the database.
+_MAX_INT = 2**31 - 1
+
+
+# --- input -------------------------------------------------------------------
+
+
+class RequirementInputSerializer(StrictSerializerMixin, serializers.Serializer):
+    """``{"software": "blender", "min_version": "2.69", "max_version": null}``.
+
+    Validates into a `Requirement`; an unknown software or version is a 404,
+    as in the original.
+    """
+
+    software = StrictCharField(trim_whitespace=False)
+    min_version = StrictCharField(
+        required=False, allow_null=True, trim_whitespace=False
+    )
+    max_version = StrictCharField(
+        required=False, allow_null=True, trim_whitespace=False
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> Requirement:
+        """Look up the software and its versions by name."""
+        name = attrs["software"]
+        software = Software.objects.filter(software=name).first()
+        if software is None:
+            raise NotFound(f"software {name!r} not found")
+        bounds: dict[str, SoftwareVersion | None] = {}
+        for bound in ("min_version", "max_version"):
+            value = attrs.get(bound)
+            bounds[bound] = None
+            if value is not None:
+                bounds[bound] = software.versions.filter(version=value).first()
+                if bounds[bound] is None:
+                    raise NotFound(f"version {value!r} of software {name!r} not found")
+        return Requirement(software=software, **bounds)
+
+
+class JobTypeInputSerializer(StrictSerializerMixin, serializers.Serializer):
+    """A job type's definition as POSTed to ``jobtypes/``."""
+
+    name = StrictCharField(trim_whitespace=False)
+    code = StrictCharField(trim_whitespace=False)
+    description = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    classname = StrictCharField(required=False, allow_null=True, trim_whitespace=False)
+    max_batch = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=_MAX_INT
+    )
+    batch_contiguous = StrictBooleanField(required=False)
+    no_automatic_start_time = StrictBooleanField(required=False)
+    success_subject = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    success_body = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    fail_subject = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    fail_body = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    software_requirements = RequirementInputSerializer(many=True, required=False)
+
+    def definition(self) -> tuple[JobTypeDefinition, list[Requirement] | None]:
+        """The validated body as (definition, requirements).
+
+        The requirements are None when the body leaves them out.
+        """
+        data = dict(self.validated_data)
+        data.pop("name", None)
+        requirements = data.pop("software_requirements", None)
+        return JobTypeDefinition(**data), requirements
+
+
+class JobTypePutSerializer(JobTypeInputSerializer):
+    """A PUT body: the name may be left out (it is in the URL)."""
+
+    name = StrictCharField(required=False, trim_whitespace=False)
+
+
+# --- output ------------------------------------------------------------------
+
+
+class JobTypeListSerializer(serializers.ModelSerializer):
+    """One entry of ``GET jobtypes/``."""
+
+    class Meta:
+        model = JobType
+        fields = ["id", "name"]
+
+
+class FlatRequirementSerializer(serializers.ModelSerializer):
+    """A requirement inside a job type version: names and ids side by side."""
+
+    software = serializers.CharField(source="software.software")
+    min_version = serializers.CharField(source="min_version.version", default=None)
+    max_version = serializers.CharField(source="max_version.version", default=None)
+
+    class Meta:
+        model = JobTypeSoftwareRequirement
+        fields = [
+            "software",
+            "software_id",
+            "min_version",
+            "min_version_id",
+            "max_version",
+            "max_version_id",
+        ]
+
+
+class JobTypeVersionSerializer(serializers.ModelSerializer):
+    """A job type at one version, as the agent downloads it (R4).
+
+    ``id`` is the job type's id, as in the original, and the job type's own
+    columns (name, description, notification texts) sit next to the
+    version's.
+    """
+
+    id = serializers.IntegerField(source="jobtype.id")
+    name = serializers.CharField(source="jobtype.name")
+    description = serializers.CharField(source="jobtype.description")
+    success_subject = serializers.CharField(source="jobtype.success_subject")
+    success_body = serializers.CharField(source="jobtype.success_body")
+    fail_subject = serializers.CharField(source="jobtype.fail_subject")
+    fail_body = serializers.CharField(source="jobtype.fail_body")
+    software_requirements = FlatRequirementSerializer(many=True)
+
+    class Meta:
+        model = JobTypeVersion
+        fields = [
+            "id",
+            "name",
+            "description",
+            "version",
+            "classname",
+            "code",
+            "max_batch",
+            "batch_contiguous",
+            "no_automatic_start_time",
+            "success_subject",
+            "success_body",
+            "fail_subject",
+            "fail_body",
+            "software_requirements",
+        ]
+
+
+class _SoftwareRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Software
+        fields = ["software", "id"]
+
+
+class _SoftwareVersionRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SoftwareVersion
+        fields = ["version", "id"]
+
+
+class _JobTypeVersionRefSerializer(serializers.ModelSerializer):
+    jobtype = serializers.CharField(source="jobtype.name")
+
+    class Meta:
+        model = JobTypeVersion
+        fields = ["id", "jobtype", "version"]
+
+
+class JobTypeSoftwareRequirementSerializer(serializers.ModelSerializer):
+    """A requirement on its own (``jobtypes/<name>/software_requirements/``)."""
+
+    software = _SoftwareRefSerializer()
+    min_version = _SoftwareVersionRefSerializer(allow_null=True)
+    max_version = _SoftwareVersionRefSerializer(allow_null=True)
+    jobtype_version = _JobTypeVersionRefSerializer()
+
+    class Meta:
+        model = JobTypeSoftwareRequirement
+        fields = ["software", "min_version", "max_version", "jobtype_version"]

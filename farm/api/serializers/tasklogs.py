@@ -1,0 +1,69 @@
+"""Serializers of the task log endpoints (agent-protocol.md R5, R7)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from farm.api.fields import LegacyChoiceField, StrictCharField
+from farm.api.serializers.base import StrictSerializerMixin
+from farm.choices import WorkState
+from farm.models import TaskLog
+from farm.services.logs import validate_log_identifier
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string (DRF would also turn integers into UUIDs)."""
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        """Only strings holding a UUID."""
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class TaskLogSerializer(serializers.ModelSerializer[TaskLog]):
+    """A log's metadata: registration (R5), single GET and state POST (R7)."""
+
+    agent_id = serializers.UUIDField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TaskLog
+        fields = ["id", "identifier", "created_on", "agent_id"]
+        read_only_fields = fields
+
+
+class TaskLogListItemSerializer(serializers.ModelSerializer[TaskLog]):
+    """A log in the list of one task attempt's logs (no id, as documented)."""
+
+    agent_id = serializers.UUIDField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TaskLog
+        fields = ["agent_id", "created_on", "identifier"]
+        read_only_fields = fields
+
+
+class TaskLogRegistrationSerializer(StrictSerializerMixin, serializers.Serializer):
+    """R5: ``{"identifier": "<log-id>.csv", "agent_id": "<agent-uuid>"}``."""
+
+    identifier = StrictCharField(trim_whitespace=False)
+    agent_id = StrictUUIDField(required=False, allow_null=True, default=None)
+
+    def validate_identifier(self, value: str) -> str:
+        """A plain file name: no separators, no "..", no control characters."""
+        try:
+            return validate_log_identifier(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(
+                error.message_dict["identifier"]
+            ) from None
+
+
+class TaskLogStateSerializer(StrictSerializerMixin, serializers.Serializer):
+    """R7: ``{"state": "running" | "done" | "failed" | "queued"}``."""
+
+    state = LegacyChoiceField(WorkState)

@@ -1,0 +1,392 @@
+"""Views of the jobs API: jobs, their tasks, notified users and failed agents.
+
+Jobs are addressed by id or title (``/jobs/12``, ``/jobs/shot%20010``). The
+agent-facing task endpoints (agent-protocol R6, R9-R12) are open to agent
+networks; everything else needs a user, and only a job's owner or a farm
+admin changes it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, cast
+
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from farm.api.exceptions import Conflict
+from farm.api.permissions import AgentPermission, JobPermission
+from farm.api.serializers.jobs import (
+    JOB_SCHEMA,
+    AgentBriefSerializer,
+    AgentIdSerializer,
+    JobListSerializer,
+    JobSerializer,
+    JobSubmissionSerializer,
+    JobUpdateSerializer,
+    NotifiedUserInputSerializer,
+    NotifiedUserSerializer,
+    TaskListSerializer,
+    TaskSerializer,
+    TaskUpdateSerializer,
+)
+from farm.api.views.base import get_by_name_or_id
+from farm.choices import WorkState
+from farm.models import (
+    Agent,
+    Job,
+    JobNotifiedUser,
+    JobSoftwareRequirement,
+    JobTagRequirement,
+    Task,
+)
+from farm.services.jobs import (
+    JobConflictError,
+    add_notified_user,
+    mark_jobs_for_deletion,
+    remove_notified_user,
+    submit_job,
+    update_job,
+)
+from farm.services.tasks import (
+    UNSET,
+    add_failed_agent,
+    remove_failed_agent,
+    update_task,
+)
+
+JOB_PARAMETER = OpenApiParameter(
+    "job", str, OpenApiParameter.PATH, description="The job's id or title."
+)
+TASK_PARAMETER = OpenApiParameter("task_id", int, OpenApiParameter.PATH)
+AGENT_PARAMETER = OpenApiParameter("agent_id", uuid.UUID, OpenApiParameter.PATH)
+USERNAME_PARAMETER = OpenApiParameter("username", str, OpenApiParameter.PATH)
+
+
+# --- lookups -----------------------------------------------------------------
+
+
+def job_detail_queryset() -> QuerySet[Job]:
+    """Jobs with everything `JobSerializer` renders, in a fixed number of queries."""
+    return Job.objects.select_related(
+        "jobtype_version__jobtype", "queue", "user"
+    ).prefetch_related(
+        "tags",
+        Prefetch("parents", queryset=Job.objects.only("pk", "title")),
+        Prefetch("children", queryset=Job.objects.only("pk", "title")),
+        Prefetch(
+            "tag_requirements",
+            queryset=JobTagRequirement.objects.select_related("tag"),
+        ),
+        Prefetch(
+            "software_requirements",
+            queryset=JobSoftwareRequirement.objects.select_related(
+                "software", "min_version", "max_version"
+            ),
+        ),
+        Prefetch(
+            "notified_users",
+            queryset=JobNotifiedUser.objects.select_related("user"),
+        ),
+        Prefetch(
+            "tasks",
+            queryset=Task.objects.filter(state=WorkState.FAILED).only("pk", "job_id"),
+            to_attr="failed_tasks",
+        ),
+    )
+
+
+def find_job(value: str, queryset: QuerySet[Job] | None = None) -> Job:
+    """The job whose id or title is ``value``, or 404."""
+    if queryset is None:
+        queryset = Job.objects.all()
+    return cast(
+        Job, get_by_name_or_id(queryset, value, name_field="title", label="job")
+    )
+
+
+def job_detail(pk: int) -> dict[str, Any]:
+    """The JSON of one job, read afresh with its relations."""
+    return cast(dict[str, Any], JobSerializer(job_detail_queryset().get(pk=pk)).data)
+
+
+def find_task(
+    job_value: str, task_value: str, queryset: QuerySet[Task] | None = None
+) -> Task:
+    """Task ``task_value`` of the job ``job_value``, or 404.
+
+    A task of another job is not found either.
+    """
+    job = find_job(job_value, Job.objects.only("pk", "title", "user_id"))
+    task = None
+    if task_value.isdigit() and len(task_value) <= 18:
+        if queryset is None:
+            queryset = Task.objects.all()
+        task = queryset.filter(job_id=job.pk, pk=int(task_value)).first()
+    if task is None:
+        raise NotFound(f"task {task_value!r} not found in job {job.title!r}")
+    return task
+
+
+def find_agent(value: uuid.UUID | str) -> Agent:
+    """The agent with id ``value``, or 404 (also for ids that are no UUID)."""
+    try:
+        agent_id = value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"agent {value!r} not found") from None
+    agent = Agent.objects.filter(pk=agent_id).only("pk", "hostname").first()
+    if agent is None:
+        raise NotFound(f"agent {str(value)!r} not found")
+    return agent
+
+
+def _task_detail(pk: int) -> dict[str, Any]:
+    task = Task.objects.select_related("job", "agent").get(pk=pk)
+    return cast(dict[str, Any], TaskSerializer(task).data)
+
+
+# --- jobs --------------------------------------------------------------------
+
+
+class JobIndexView(APIView):
+    """``/jobs/``: every job (id, title, state), and job submission."""
+
+    permission_classes = [JobPermission]
+
+    @extend_schema(responses=JobListSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """All jobs, in submission order, as ``[{"id", "title", "state"}]``."""
+        jobs = Job.objects.only("pk", "title", "state").order_by("pk")
+        return Response(JobListSerializer(jobs, many=True).data)
+
+    @extend_schema(request=JobSubmissionSerializer, responses={201: JobSerializer})
+    def post(self, request: Request) -> Response:
+        """Submit a job with its tasks; 201 with the job.
+
+        404 for an unknown job type (version), queue, group, parent, user
+        (unless created), software or software version; 409 for a
+        requirement or notified user listed twice.
+        """
+        serializer = JobSubmissionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        submitted_by = request.user if request.user.is_authenticated else None
+        try:
+            job = submit_job(submitted_by=submitted_by, **serializer.validated_data)
+        except JobConflictError as error:
+            raise Conflict(str(error)) from None
+        return Response(job_detail(job.pk), status=status.HTTP_201_CREATED)
+
+
+class JobSchemaView(APIView):
+    """``/jobs/schema``: the job columns and their SQL types."""
+
+    permission_classes = [JobPermission]
+
+    @extend_schema(responses=dict[str, str])
+    def get(self, request: Request) -> Response:
+        """The documented column -> type map."""
+        return Response(JOB_SCHEMA)
+
+
+@extend_schema(parameters=[JOB_PARAMETER])
+class SingleJobView(APIView):
+    """``/jobs/<job>``: read, change (POST or PUT) and delete one job."""
+
+    permission_classes = [JobPermission]
+
+    def _job_for_change(self, request: Request, value: str) -> Job:
+        job = find_job(value)
+        self.check_object_permissions(request, job)
+        return job
+
+    @extend_schema(responses=JobSerializer)
+    def get(self, request: Request, job: str) -> Response:
+        """The job with its relations."""
+        return Response(JobSerializer(find_job(job, job_detail_queryset())).data)
+
+    @extend_schema(request=JobUpdateSerializer, responses=JobSerializer)
+    def post(self, request: Request, job: str) -> Response:
+        """Change the given columns; a new frame range creates/deletes tasks."""
+        instance = self._job_for_change(request, job)
+        serializer = JobUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            update_job(job=instance, **serializer.validated_data)
+        except JobConflictError as error:
+            raise Conflict(str(error)) from None
+        return Response(job_detail(instance.pk))
+
+    @extend_schema(request=JobUpdateSerializer, responses=JobSerializer)
+    def put(self, request: Request, job: str) -> Response:
+        """The same as POST (the original's examples use PUT)."""
+        return self.post(request, job)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, job: str) -> Response:
+        """Mark the job for deletion; the scheduler stops and removes it."""
+        instance = self._job_for_change(request, job)
+        mark_jobs_for_deletion(jobs=Job.objects.filter(pk=instance.pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- tasks -------------------------------------------------------------------
+
+
+@extend_schema(parameters=[JOB_PARAMETER])
+class JobTasksIndexView(APIView):
+    """``/jobs/<job>/tasks/``: the tasks of a job."""
+
+    permission_classes = [JobPermission]
+
+    @extend_schema(responses=TaskListSerializer(many=True))
+    def get(self, request: Request, job: str) -> Response:
+        """Every task of the job, in frame order."""
+        instance = find_job(job, Job.objects.only("pk", "title"))
+        tasks = (
+            Task.objects.for_job(instance.pk)
+            .order_by("frame", "tile", "pk")
+            .values(*TaskListSerializer.COLUMNS)
+        )
+        return Response(TaskListSerializer(tasks, many=True).data)
+
+
+@extend_schema(parameters=[JOB_PARAMETER, TASK_PARAMETER])
+class SingleTaskView(APIView):
+    """``/jobs/<job>/tasks/<task_id>``: a task, and the agent's reports on it.
+
+    The agent (R6, R9-R11) needs 200 with JSON for every accepted report,
+    including those it sent out of order, which change nothing.
+    """
+
+    permission_classes = [AgentPermission]
+
+    @extend_schema(responses=TaskSerializer)
+    def get(self, request: Request, job: str, task_id: str) -> Response:
+        """The task with its job and agent."""
+        task = find_task(job, task_id, Task.objects.select_related("job", "agent"))
+        return Response(TaskSerializer(task).data)
+
+    @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
+    def post(self, request: Request, job: str, task_id: str) -> Response:
+        """Apply a state, error, progress, agent or start-time report; 200."""
+        task = find_task(job, task_id)
+        serializer = TaskUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        agent: Any = UNSET
+        if "agent_id" in data:
+            agent = None if data["agent_id"] is None else find_agent(data["agent_id"])
+        update_task(
+            task=task,
+            state=data.get("state"),
+            progress=data.get("progress"),
+            last_error=data.get("last_error", UNSET),
+            time_started_now="time_started" in data,
+            agent=agent,
+            agent_report=True,
+        )
+        return Response(_task_detail(task.pk))
+
+
+@extend_schema(parameters=[JOB_PARAMETER, TASK_PARAMETER])
+class TaskFailedOnAgentsIndexView(APIView):
+    """``/jobs/<job>/tasks/<task_id>/failed_on_agents/`` (agent-protocol R12)."""
+
+    permission_classes = [AgentPermission]
+
+    @extend_schema(responses=AgentBriefSerializer(many=True))
+    def get(self, request: Request, job: str, task_id: str) -> Response:
+        """The agents the task failed on, as ``[{"id", "hostname"}]``."""
+        task = find_task(job, task_id)
+        agents = task.failed_in_agents.only("pk", "hostname").order_by("hostname")
+        return Response(AgentBriefSerializer(agents, many=True).data)
+
+    @extend_schema(
+        request=AgentIdSerializer,
+        responses={201: AgentBriefSerializer, 200: AgentBriefSerializer},
+    )
+    def post(self, request: Request, job: str, task_id: str) -> Response:
+        """Add an agent to the list; 201 when new, 200 when already listed."""
+        task = find_task(job, task_id)
+        serializer = AgentIdSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent = find_agent(serializer.validated_data["id"])
+        created = add_failed_agent(task=task, agent=agent)
+        return Response(
+            AgentBriefSerializer(agent).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+@extend_schema(parameters=[JOB_PARAMETER, TASK_PARAMETER, AGENT_PARAMETER])
+class SingleTaskOnAgentFailureView(APIView):
+    """``/jobs/<job>/tasks/<task_id>/failed_on_agents/<agent_id>``."""
+
+    permission_classes = [JobPermission]
+
+    @extend_schema(responses={204: None})
+    def delete(
+        self, request: Request, job: str, task_id: str, agent_id: str
+    ) -> Response:
+        """Remove the agent from the list (204 also when it was not listed)."""
+        task = find_task(job, task_id, Task.objects.select_related("job"))
+        self.check_object_permissions(request, task)
+        remove_failed_agent(task=task, agent=find_agent(agent_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- notified users ----------------------------------------------------------
+
+
+@extend_schema(parameters=[JOB_PARAMETER])
+class JobNotifiedUsersIndexView(APIView):
+    """``/jobs/<job>/notified_users/``: who is told about the job's end."""
+
+    permission_classes = [JobPermission]
+
+    @extend_schema(responses=NotifiedUserSerializer(many=True))
+    def get(self, request: Request, job: str) -> Response:
+        """The notified users, as ``[{"id", "username", "email"}]``."""
+        instance = find_job(job, Job.objects.only("pk", "title"))
+        notified = (
+            JobNotifiedUser.objects.filter(job_id=instance.pk)
+            .select_related("user")
+            .order_by("user__username")
+        )
+        return Response(NotifiedUserSerializer(notified, many=True).data)
+
+    @extend_schema(
+        request=NotifiedUserInputSerializer,
+        responses={201: NotifiedUserSerializer, 200: NotifiedUserSerializer},
+    )
+    def post(self, request: Request, job: str) -> Response:
+        """Add a user (201), or change the flags of a notified one (200)."""
+        instance = find_job(job)
+        self.check_object_permissions(request, instance)
+        serializer = NotifiedUserInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        notified, created = add_notified_user(job=instance, **serializer.validated_data)
+        return Response(
+            NotifiedUserSerializer(notified).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+@extend_schema(parameters=[JOB_PARAMETER, USERNAME_PARAMETER])
+class JobSingleNotifiedUserView(APIView):
+    """``/jobs/<job>/notified_users/<username>``."""
+
+    permission_classes = [JobPermission]
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, job: str, username: str) -> Response:
+        """Remove the user (204 also when they were not notified)."""
+        instance = find_job(job)
+        self.check_object_permissions(request, instance)
+        remove_notified_user(job=instance, username=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,408 @@
+"""Views of the jobtypes API (``/api/v1/jobtypes/...``).
+
+The agent downloads a job type version with ``GET jobtypes/<name>/versions/
+<version>`` (agent-protocol.md R4) and insists on ``Content-Type:
+application/json`` exactly, which the default renderer sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from farm.api.exceptions import Conflict
+from farm.api.permissions import AgentPermission
+from farm.api.serializers.jobtypes import (
+    JobTypeInputSerializer,
+    JobTypeListSerializer,
+    JobTypePutSerializer,
+    JobTypeSoftwareRequirementSerializer,
+    JobTypeVersionSerializer,
+    RequirementInputSerializer,
+)
+from farm.api.views.base import get_by_name_or_id
+from farm.models import JobType, JobTypeSoftwareRequirement, JobTypeVersion, Software
+from farm.services.jobtypes import (
+    add_jobtype_software_requirement,
+    add_jobtype_version,
+    create_jobtype,
+    delete_jobtype,
+    delete_jobtype_version,
+    remove_jobtype_software_requirement,
+)
+from farm.services.software import ConflictError
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
+
+# The column -> SQL type map the original documents for ``jobtypes/schema``.
+JOBTYPE_SCHEMA = {
+    "batch_contiguous": "BOOLEAN",
+    "classname": "VARCHAR(64)",
+    "code": "TEXT",
+    "description": "TEXT",
+    "id": "INTEGER",
+    "version": "INTEGER",
+    "max_batch": "INTEGER",
+    "no_automatic_start_time": "INTEGER",
+    "name": "VARCHAR(64)",
+}
+
+PYTHON_SOURCE = "text/x-python"
+
+
+# --- shared helpers (also used by the software and pathmaps views) -----------
+
+
+class AgentReadMixin(APIView):
+    """Reading is open to agents (`AgentPermission`); changes keep the default."""
+
+    agent_methods = ("GET", "HEAD", "OPTIONS")
+
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
+        """AgentPermission for reads, the view's permission classes otherwise."""
+        if self.request.method in self.agent_methods:
+            return [AgentPermission()]
+        return super().get_permissions()
+
+
+class AnyAcceptNegotiation(DefaultContentNegotiation):
+    """Always the first renderer (JSON), whatever ``Accept`` says.
+
+    The code endpoints answer ``text/x-python`` themselves and their clients
+    ask for it; their errors must still be JSON, never a 406.
+    """
+
+    def select_renderer(
+        self,
+        request: Request,
+        renderers: Iterable[BaseRenderer],
+        format_suffix: str | None = None,
+    ) -> tuple[BaseRenderer, str]:
+        """The JSON renderer, for the errors."""
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
+
+
+def python_source(code: str) -> HttpResponse:
+    """Python source with ``Content-Type: text/x-python``, as the original sent."""
+    return HttpResponse(code, content_type=PYTHON_SOURCE)
+
+
+@contextmanager
+def conflicts_as_409() -> Iterator[None]:
+    """Turn a service's ConflictError into the API's 409."""
+    try:
+        yield
+    except ConflictError as error:
+        raise Conflict(str(error)) from None
+
+
+def parse_int(value: str, label: str) -> int:
+    """A path segment that must be a non-negative integer, else 400."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise ValidationError(f"{label} must be an integer, not {value!r}")
+    return int(value)
+
+
+# --- lookups -----------------------------------------------------------------
+
+
+def _versions() -> QuerySet[JobTypeVersion]:
+    """Versions with everything their serializer reads, in a fixed query count."""
+    return JobTypeVersion.objects.select_related("jobtype").prefetch_related(
+        Prefetch(
+            "software_requirements",
+            queryset=JobTypeSoftwareRequirement.objects.select_related(
+                "software", "min_version", "max_version"
+            ),
+        )
+    )
+
+
+def _jobtype(value: str) -> JobType:
+    return get_by_name_or_id(  # type: ignore[return-value]
+        JobType.objects.all(), value, name_field="name", label="jobtype"
+    )
+
+
+def _software(value: str) -> Software:
+    return get_by_name_or_id(  # type: ignore[return-value]
+        Software.objects.all(), value, name_field="software", label="software"
+    )
+
+
+def _latest_version(jobtype: JobType) -> JobTypeVersion:
+    version = jobtype.versions.order_by("-version").first()
+    if version is None:
+        raise NotFound(f"jobtype {jobtype.name!r} has no versions")
+    return version
+
+
+def _version(jobtype: JobType, value: str) -> JobTypeVersion:
+    number = parse_int(value, "version")
+    version = jobtype.versions.filter(version=number).first()
+    if version is None:
+        raise NotFound(f"jobtype {jobtype.name!r} has no version {number}")
+    return version
+
+
+def _output(version: JobTypeVersion, code: int = status.HTTP_200_OK) -> Response:
+    """The version, read back with everything its serializer needs."""
+    fresh = _versions().get(pk=version.pk)
+    return Response(JobTypeVersionSerializer(fresh).data, status=code)
+
+
+# --- views -------------------------------------------------------------------
+
+
+class JobTypeListView(GenericAPIView):
+    """``GET jobtypes/``: all job types; ``POST``: create one (version 1)."""
+
+    queryset = JobType.objects.order_by("id")
+    serializer_class = JobTypeListSerializer
+
+    @extend_schema(operation_id="jobtypes_list")
+    def get(self, request: Request) -> Response:
+        """``[{"id": 1, "name": "TestJobType"}]``."""
+        return Response(self.get_serializer(self.get_queryset(), many=True).data)
+
+    @extend_schema(
+        request=JobTypeInputSerializer, responses={201: JobTypeVersionSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        """201 with the new job type; 409 when the name is taken."""
+        serializer = JobTypeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        definition, requirements = serializer.definition()
+        with conflicts_as_409():
+            version = create_jobtype(
+                name=serializer.validated_data["name"],
+                definition=definition,
+                requirements=requirements or (),
+            )
+        return _output(version, status.HTTP_201_CREATED)
+
+
+class JobTypeSchemaView(APIView):
+    """``GET jobtypes/schema``: the documented column types."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        """The column -> SQL type map."""
+        return Response(JOBTYPE_SCHEMA)
+
+
+class JobTypeDetailView(GenericAPIView):
+    """``jobtypes/<name|id>``: the latest version; PUT adds one; DELETE."""
+
+    serializer_class = JobTypeVersionSerializer
+
+    def get(self, request: Request, jobtype: str) -> Response:
+        """The latest version of the job type."""
+        return _output(_latest_version(_jobtype(jobtype)))
+
+    @extend_schema(
+        request=JobTypePutSerializer, responses={201: JobTypeVersionSerializer}
+    )
+    def put(self, request: Request, jobtype: str) -> Response:
+        """A new version (201); creates the job type when the URL names a new one.
+
+        The body replaces the definition; left-out software requirements are
+        carried over from the latest version. A number in the URL must be an
+        existing job type's id: ids cannot be reserved.
+        """
+        serializer = JobTypePutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        definition, requirements = serializer.definition()
+        name = serializer.validated_data.get("name")
+        try:
+            existing: JobType | None = _jobtype(jobtype)
+        except NotFound:
+            if jobtype.isascii() and jobtype.isdigit():
+                raise NotFound(
+                    f"jobtype {jobtype} not found; ids cannot be reserved, "
+                    "create a new jobtype under its name"
+                ) from None
+            existing = None
+        with conflicts_as_409():
+            if existing is not None:
+                version = add_jobtype_version(
+                    jobtype=existing,
+                    definition=definition,
+                    name=name,
+                    requirements=requirements,
+                )
+            else:
+                if name is not None and name != jobtype:
+                    raise ValidationError(
+                        f"name {name!r} differs from the name in the URL ({jobtype!r})"
+                    )
+                version = create_jobtype(
+                    name=jobtype, definition=definition, requirements=requirements or ()
+                )
+        return _output(version, status.HTTP_201_CREATED)
+
+    def delete(self, request: Request, jobtype: str) -> Response:
+        """204, whether the job type existed or not; 409 while jobs use it."""
+        try:
+            found = _jobtype(jobtype)
+        except NotFound:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        with conflicts_as_409():
+            delete_jobtype(jobtype=found)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JobTypeVersionListView(APIView):
+    """``GET jobtypes/<name|id>/versions/``: the version numbers, ascending."""
+
+    @extend_schema(
+        operation_id="jobtypes_versions_list",
+        responses={200: {"type": "array", "items": {"type": "integer"}}},
+    )
+    def get(self, request: Request, jobtype: str) -> Response:
+        """``[1, 2]``."""
+        found = _jobtype(jobtype)
+        numbers = found.versions.order_by("version").values_list("version", flat=True)
+        return Response(list(numbers))
+
+
+class JobTypeVersionDetailView(AgentReadMixin, GenericAPIView):
+    """``jobtypes/<name|id>/versions/<version>``: the agent's download (R4)."""
+
+    serializer_class = JobTypeVersionSerializer
+
+    def get(self, request: Request, jobtype: str, version: str) -> Response:
+        """The version with ``name``, ``version``, ``classname`` and ``code``."""
+        return _output(_version(_jobtype(jobtype), version))
+
+    def delete(self, request: Request, jobtype: str, version: str) -> Response:
+        """204, whether the version existed or not; 409 while jobs use it."""
+        number = parse_int(version, "version")
+        try:
+            found = _jobtype(jobtype)
+        except NotFound:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        row = found.versions.filter(version=number).first()
+        if row is not None:
+            with conflicts_as_409():
+                delete_jobtype_version(version=row)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JobTypeCodeView(APIView):
+    """``GET jobtypes/<name|id>/versions/<version>/code``: the bare source."""
+
+    permission_classes = [AgentPermission]
+    content_negotiation_class = AnyAcceptNegotiation
+
+    @extend_schema(responses={(200, PYTHON_SOURCE): OpenApiTypes.STR})
+    def get(self, request: Request, jobtype: str, version: str) -> HttpResponse:
+        """The code as ``text/x-python``; 404 JSON for an unknown version."""
+        found = _jobtype(jobtype)
+        number = parse_int(version, "version")
+        code = (
+            found.versions.filter(version=number).values_list("code", flat=True).first()
+        )
+        if code is None:
+            raise NotFound(f"jobtype {found.name!r} has no version {number}")
+        return python_source(code)
+
+
+def _requirements(version: JobTypeVersion) -> QuerySet[JobTypeSoftwareRequirement]:
+    return JobTypeSoftwareRequirement.objects.filter(
+        jobtype_version=version
+    ).select_related(
+        "software", "min_version", "max_version", "jobtype_version__jobtype"
+    )
+
+
+class JobTypeRequirementListView(GenericAPIView):
+    """``jobtypes/<name|id>[/versions/<version>]/software_requirements/``.
+
+    GET lists the requirements of the latest (or the given) version. POST adds
+    one, which makes a new version; on a specific version it is a 405.
+    """
+
+    serializer_class = JobTypeSoftwareRequirementSerializer
+
+    @extend_schema(operation_id="jobtypes_software_requirements_list")
+    def get(
+        self, request: Request, jobtype: str, version: str | None = None
+    ) -> Response:
+        """The requirements, with their software, bounds and version."""
+        found = _jobtype(jobtype)
+        row = _latest_version(found) if version is None else _version(found, version)
+        return Response(self.get_serializer(_requirements(row), many=True).data)
+
+    @extend_schema(
+        request=RequirementInputSerializer,
+        responses={201: JobTypeSoftwareRequirementSerializer},
+    )
+    def post(
+        self, request: Request, jobtype: str, version: str | None = None
+    ) -> Response:
+        """201 with the new requirement; 409 when the software is required already."""
+        if version is not None:
+            raise MethodNotAllowed(
+                "POST",
+                detail="POST is not allowed on a specific jobtype version; "
+                "post to jobtypes/<name>/software_requirements/ instead",
+            )
+        found = _jobtype(jobtype)
+        _latest_version(found)
+        serializer = RequirementInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with conflicts_as_409():
+            requirement = add_jobtype_software_requirement(
+                jobtype=found, requirement=serializer.validated_data
+            )
+        return Response(
+            self.get_serializer(requirement).data, status=status.HTTP_201_CREATED
+        )
+
+
+class JobTypeRequirementDetailView(GenericAPIView):
+    """``jobtypes/<name|id>/software_requirements/<software name|id>``."""
+
+    serializer_class = JobTypeSoftwareRequirementSerializer
+
+    def get(self, request: Request, jobtype: str, software: str) -> Response:
+        """The latest version's requirement of that software."""
+        found = _jobtype(jobtype)
+        latest = _latest_version(found)
+        wanted = _software(software)
+        requirement = _requirements(latest).filter(software=wanted).first()
+        if requirement is None:
+            raise NotFound(
+                f"jobtype {found.name!r} does not require software {software!r}"
+            )
+        return Response(self.get_serializer(requirement).data)
+
+    def delete(self, request: Request, jobtype: str, software: str) -> Response:
+        """204; a new version without the requirement, if there was one."""
+        found = _jobtype(jobtype)
+        try:
+            wanted = _software(software)
+        except NotFound:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        remove_jobtype_software_requirement(
+            jobtype=found,
+            software=wanted,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

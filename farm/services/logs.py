@@ -1,0 +1,256 @@
+"""Task log workflows: registration by the agents, states, and the files.
+
+An agent writes one log per assignment and registers it under every task of
+the batch (one `TaskLog`, one `TaskTaskLogAssociation` per task attempt). When
+the assignment ends it uploads the file once, under the first task; the file
+is kept in ``tasklogs_dir`` under the log's identifier, possibly gzipped
+later (``<identifier>.gz``). Until it arrives the agent itself serves it.
+
+Identifiers come from the network: they are checked before they get near the
+file system, and every path is resolved and checked to stay inside
+``tasklogs_dir``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tempfile
+import uuid
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import IntegrityError, transaction
+
+from farm.choices import TERMINAL_WORK_STATES
+from farm.models import Agent, Task, TaskLog, TaskTaskLogAssociation
+from pyfarm_site.conf import farm_config
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = [
+    "CHUNK_SIZE",
+    "LogAlreadyRegistered",
+    "UploadTooLarge",
+    "find_log_association",
+    "find_task_attempt",
+    "logfile_path",
+    "open_logfile",
+    "register_task_log",
+    "set_log_state",
+    "store_logfile",
+    "validate_log_identifier",
+]
+
+# Uploads and downloads move through memory this many bytes at a time.
+CHUNK_SIZE = 64 * 1024
+# Longer numbers in a URL are no ids (and would overflow the columns).
+MAX_ID_DIGITS = 18
+# The largest attempt number the database column holds.
+MAX_ATTEMPT = 2**31 - 1
+GZIP_SUFFIX = ".gz"
+# Uploads land in a hidden temporary file first; identifiers never start with
+# a dot, so these names cannot collide with a log.
+UPLOAD_PREFIX = ".upload-"
+
+
+class LogAlreadyRegistered(Exception):
+    """The log is already registered for this attempt of this task."""
+
+
+class UploadTooLarge(Exception):
+    """The uploaded file is larger than ``max_upload_size``."""
+
+
+def validate_log_identifier(identifier: str) -> str:
+    """Return ``identifier`` if it is a plain file name, else raise ValidationError.
+
+    Path separators, ``..``, control characters (NUL included) and a leading
+    dot are refused: identifiers become file names in ``tasklogs_dir``.
+    """
+    max_length = TaskLog._meta.get_field("identifier").max_length or 255
+    problem = None
+    if not identifier:
+        problem = "must not be empty"
+    elif len(identifier) > max_length:
+        problem = f"is longer than {max_length} characters"
+    elif "/" in identifier or "\\" in identifier:
+        problem = "must not contain path separators"
+    elif ".." in identifier:
+        problem = "must not contain '..'"
+    elif identifier.startswith("."):
+        problem = "must not start with '.'"
+    elif any(ord(char) < 32 or ord(char) == 127 for char in identifier):
+        problem = "must not contain control characters"
+    if problem:
+        raise ValidationError({"identifier": f"{identifier!r} {problem}"})
+    return identifier
+
+
+def _tasklogs_dir() -> Path:
+    return Path(farm_config("tasklogs_dir")).resolve()
+
+
+def _inside(directory: Path, name: str) -> Path:
+    """``directory / name``, refusing anything that resolves elsewhere."""
+    path = (directory / name).resolve()
+    if path.parent != directory or path.name != name:
+        raise ValidationError({"identifier": f"{name!r} is not an acceptable name"})
+    return path
+
+
+def logfile_path(identifier: str) -> Path:
+    """Where the log ``identifier`` is stored (it need not exist yet)."""
+    validate_log_identifier(identifier)
+    return _inside(_tasklogs_dir(), identifier)
+
+
+def find_task_attempt(*, job_id: str, task_id: str, attempt: str) -> tuple[Task, int]:
+    """The task and attempt number a log URL names.
+
+    The parts come straight from the URL: ids and attempts that are not
+    numbers, or a task of another job, raise ObjectDoesNotExist.
+    """
+    for label, value in (("job", job_id), ("task", task_id), ("attempt", attempt)):
+        # ASCII digits only: str.isdigit() also takes "²" and other scripts.
+        if not (value.isascii() and value.isdigit()) or len(value) > MAX_ID_DIGITS:
+            raise ObjectDoesNotExist(f"{label} {value!r} not found")
+    attempt_number = int(attempt)
+    if attempt_number > MAX_ATTEMPT:
+        raise ObjectDoesNotExist(f"attempt {attempt!r} not found")
+    task = Task.objects.filter(pk=int(task_id), job_id=int(job_id)).first()
+    if task is None:
+        raise Task.DoesNotExist(f"task {task_id} of job {job_id} not found")
+    return task, attempt_number
+
+
+def find_log_association(
+    *, job_id: str, task_id: str, attempt: str, identifier: str
+) -> TaskTaskLogAssociation:
+    """The registration of log ``identifier`` for the attempt a log URL names.
+
+    Raises ValidationError for an unacceptable identifier (before any query)
+    and ObjectDoesNotExist when the task, or the log in this attempt, is
+    unknown.
+    """
+    logfile_path(identifier)
+    task, attempt_number = find_task_attempt(
+        job_id=job_id, task_id=task_id, attempt=attempt
+    )
+    association = (
+        TaskTaskLogAssociation.objects.select_related("log", "log__agent")
+        .filter(task=task, attempt=attempt_number, log__identifier=identifier)
+        .first()
+    )
+    if association is None:
+        raise TaskTaskLogAssociation.DoesNotExist(
+            f"log {identifier!r} is not registered for attempt {attempt_number}"
+            f" of task {task.pk}"
+        )
+    return association
+
+
+def register_task_log(
+    *, task: Task, attempt: int, identifier: str, agent_id: uuid.UUID | None
+) -> TaskLog:
+    """Register the log ``identifier`` for one attempt of ``task`` (R5).
+
+    The same identifier registered under another task of the batch is the
+    same log, associated again. Raises LogAlreadyRegistered when this attempt
+    already has it, ObjectDoesNotExist for an unknown agent and
+    ValidationError for an unacceptable identifier.
+    """
+    logfile_path(identifier)
+    if agent_id is not None and not Agent.objects.filter(pk=agent_id).exists():
+        raise Agent.DoesNotExist(f"agent {agent_id} not found")
+    with transaction.atomic():
+        # get_or_create copes with the agent registering the batch's tasks
+        # in parallel: the loser of the race reads the winner's row.
+        log, _ = TaskLog.objects.get_or_create(
+            identifier=identifier, defaults={"agent_id": agent_id}
+        )
+        if TaskTaskLogAssociation.objects.filter(
+            task=task, log=log, attempt=attempt
+        ).exists():
+            raise LogAlreadyRegistered(
+                f"log {identifier!r} is already registered for attempt {attempt}"
+                f" of task {task.pk}"
+            )
+        try:
+            with transaction.atomic():
+                TaskTaskLogAssociation.objects.create(
+                    task=task, log=log, attempt=attempt
+                )
+        except IntegrityError:
+            raise LogAlreadyRegistered(
+                f"log {identifier!r} is already registered for attempt {attempt}"
+                f" of task {task.pk}"
+            ) from None
+    return log
+
+
+def set_log_state(*, association: TaskTaskLogAssociation, state: str) -> bool:
+    """Record the state an attempt reached in its log association (R7).
+
+    done and failed close the attempt: a "running" or "queued" arriving
+    later (the agent's requests are not ordered) changes nothing. Returns
+    whether the state changed.
+    """
+    rows = TaskTaskLogAssociation.objects.filter(pk=association.pk)
+    if state not in TERMINAL_WORK_STATES:
+        rows = rows.exclude(state__in=TERMINAL_WORK_STATES)
+    changed = rows.exclude(state=state).update(state=state)
+    association.refresh_from_db(fields=["state"])
+    return bool(changed)
+
+
+def store_logfile(*, log: TaskLog, stream: IO[bytes], size_hint: int | None) -> int:
+    """Write an uploaded log file (R8) into ``tasklogs_dir``; returns its size.
+
+    The body is copied in chunks into a temporary file that replaces the log
+    only when complete, so a reader never sees half a file. Raises
+    UploadTooLarge, before writing anything when the announced size is
+    already over ``max_upload_size``.
+    """
+    limit = farm_config("max_upload_size")
+    if limit is not None and size_hint is not None and size_hint > limit:
+        raise UploadTooLarge(f"the log file is larger than {limit} bytes")
+    target = logfile_path(log.identifier)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below)
+        dir=target.parent, prefix=UPLOAD_PREFIX, delete=False
+    )
+    try:
+        with handle:
+            while chunk := stream.read(CHUNK_SIZE):
+                written += len(chunk)
+                if limit is not None and written > limit:
+                    raise UploadTooLarge(f"the log file is larger than {limit} bytes")
+                handle.write(chunk)
+        Path(handle.name).replace(target)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _chunks(handle: IO[bytes] | gzip.GzipFile) -> Iterator[bytes]:
+    """Read ``handle`` in chunks and close it when done (or abandoned)."""
+    try:
+        while chunk := handle.read(CHUNK_SIZE):
+            yield chunk
+    finally:
+        handle.close()
+
+
+def open_logfile(identifier: str) -> Iterator[bytes] | None:
+    """The stored log's content in chunks, ungzipped if needed; None if absent."""
+    path = logfile_path(identifier)
+    if path.is_file():
+        return _chunks(path.open("rb"))
+    compressed = _inside(path.parent, identifier + GZIP_SUFFIX)
+    if compressed.is_file():
+        return _chunks(gzip.open(compressed, "rb"))
+    return None
