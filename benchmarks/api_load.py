@@ -70,7 +70,7 @@ def _wait(url: str, timeout: float = 60) -> None:
         try:
             requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
     raise SystemExit(f"{url} did not come up")
 
@@ -128,7 +128,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait(f"{base}/openapi.json")
+        _wait(f"{base}/jobs/schema")
         admin = requests.Session()
         admin.headers["Authorization"] = f"Token {token}"
         job_ids = []

@@ -12,8 +12,24 @@ import netaddr
 
 from pyfarm_site.conf import farm_config
 
-# RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens.
-_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# RFC 1123 host names: dot-separated labels of letters, digits and inner
+# hyphens, plus underscores: Windows agents register their NetBIOS names,
+# which may contain them, and an agent never retries a refused registration.
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+# Longer numbers are no ids: they would overflow a 64-bit primary key.
+MAX_ID_DIGITS = 18
+
+
+def parse_id(value: str) -> int | None:
+    """``value`` as a row id, or None when it is not one.
+
+    Ids in URLs and searches are ASCII digits only, at most `MAX_ID_DIGITS`
+    of them: ``str.isdigit()`` alone also accepts "²" (which ``int()``
+    refuses) and the digits of other scripts.
+    """
+    if value.isascii() and value.isdigit() and len(value) <= MAX_ID_DIGITS:
+        return int(value)
+    return None
 
 
 def range_error(key: str, value: int | float | None) -> str | None:
@@ -51,7 +67,10 @@ def length_error(key: str, value: str | None) -> str | None:
 
 
 def hostname_error(value: str) -> str | None:
-    """Check that ``value`` is a valid host name (RFC 1123, optional final dot)."""
+    """Check that ``value`` is a valid host name (RFC 1123, optional final dot).
+
+    Underscores are accepted in labels, as in Windows (NetBIOS) host names.
+    """
     error = length_error("max_hostname_length", value)
     if error:
         return error

@@ -23,11 +23,11 @@ from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.translation import ngettext
 
+from farm.validators import parse_id
+
 # Large enough to page through every task of an ordinary job, small enough that
 # counting that many index entries costs a few milliseconds.
 COUNT_CAP = 100_000
-# Longer numbers cannot be primary keys (and overflow SQLite's integers).
-_MAX_ID_DIGITS = 18
 
 
 def count_of(rows: QuerySet[Any], *, pointing_at: str) -> Coalesce:
@@ -92,13 +92,8 @@ class FarmModelAdmin(admin.ModelAdmin):
             request, queryset, search_term
         )
         term = search_term.strip()
-        if (
-            self.id_search_fields
-            and term.isascii()
-            and term.isdigit()
-            and len(term) <= _MAX_ID_DIGITS
-        ):
-            number = int(term)
+        number = parse_id(term)
+        if self.id_search_fields and number is not None:
             by_id = Q.create(
                 [(field, number) for field in self.id_search_fields],
                 connector=Q.OR,

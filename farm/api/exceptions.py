@@ -12,6 +12,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from farm.services.errors import ConflictError
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,8 +51,13 @@ def error_message(detail: Any) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF's handler with the original's body shape, Django errors, and no 500 pages."""
-    if isinstance(exc, DjangoValidationError):
+    """DRF's handler with the original's body shape, Django errors, and no 500 pages.
+
+    A service's `ConflictError` is a 409, so views need not catch it.
+    """
+    if isinstance(exc, ConflictError):
+        exc = Conflict(str(exc))
+    elif isinstance(exc, DjangoValidationError):
         messages = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         exc = exceptions.ValidationError(messages)
     elif isinstance(exc, ObjectDoesNotExist):

@@ -83,3 +83,23 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number; refuses strings and booleans instead of converting them."""
+
+    def to_internal_value(self, data: Any) -> float:
+        """Only JSON numbers."""
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string (DRF would also turn integers into UUIDs)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        """Only strings in one of the usual UUID spellings."""
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)

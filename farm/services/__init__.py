@@ -13,7 +13,6 @@ from farm.services.agents import (
 from farm.services.jobs import (
     MAX_TASKS_PER_JOB,
     alter_frame_range,
-    create_job,
     frame_range,
     mark_jobs_for_deletion,
     pause_jobs,
@@ -21,6 +20,7 @@ from farm.services.jobs import (
     rerun_jobs,
     unpause_jobs,
 )
+from farm.services.submission import create_job
 from farm.services.tasks import UNSET, rerun_tasks, update_task
 
 __all__ = [

@@ -21,7 +21,8 @@ from farm.models import (
     Software,
     SoftwareVersion,
 )
-from farm.services.software import ConflictError, url_segment_error
+from farm.services.errors import ConflictError
+from farm.services.software import url_segment_error
 from pyfarm_site.conf import (
     default_jobtype_batch_contiguous,
     default_jobtype_max_batch,

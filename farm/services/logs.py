@@ -24,6 +24,8 @@ from django.db import IntegrityError, transaction
 
 from farm.choices import TERMINAL_WORK_STATES
 from farm.models import Agent, Task, TaskLog, TaskTaskLogAssociation
+from farm.services.errors import ConflictError
+from farm.validators import parse_id
 from pyfarm_site.conf import farm_config
 
 if TYPE_CHECKING:
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHUNK_SIZE",
-    "LogAlreadyRegistered",
     "UploadTooLarge",
     "find_log_association",
     "find_task_attempt",
@@ -45,18 +46,12 @@ __all__ = [
 
 # Uploads and downloads move through memory this many bytes at a time.
 CHUNK_SIZE = 64 * 1024
-# Longer numbers in a URL are no ids (and would overflow the columns).
-MAX_ID_DIGITS = 18
 # The largest attempt number the database column holds.
 MAX_ATTEMPT = 2**31 - 1
 GZIP_SUFFIX = ".gz"
 # Uploads land in a hidden temporary file first; identifiers never start with
 # a dot, so these names cannot collide with a log.
 UPLOAD_PREFIX = ".upload-"
-
-
-class LogAlreadyRegistered(Exception):
-    """The log is already registered for this attempt of this task."""
 
 
 class UploadTooLarge(Exception):
@@ -112,14 +107,16 @@ def find_task_attempt(*, job_id: str, task_id: str, attempt: str) -> tuple[Task,
     The parts come straight from the URL: ids and attempts that are not
     numbers, or a task of another job, raise ObjectDoesNotExist.
     """
+    numbers: dict[str, int] = {}
     for label, value in (("job", job_id), ("task", task_id), ("attempt", attempt)):
-        # ASCII digits only: str.isdigit() also takes "²" and other scripts.
-        if not (value.isascii() and value.isdigit()) or len(value) > MAX_ID_DIGITS:
+        number = parse_id(value)
+        if number is None:
             raise ObjectDoesNotExist(f"{label} {value!r} not found")
-    attempt_number = int(attempt)
+        numbers[label] = number
+    attempt_number = numbers["attempt"]
     if attempt_number > MAX_ATTEMPT:
         raise ObjectDoesNotExist(f"attempt {attempt!r} not found")
-    task = Task.objects.filter(pk=int(task_id), job_id=int(job_id)).first()
+    task = Task.objects.filter(pk=numbers["task"], job_id=numbers["job"]).first()
     if task is None:
         raise Task.DoesNotExist(f"task {task_id} of job {job_id} not found")
     return task, attempt_number
@@ -157,7 +154,7 @@ def register_task_log(
     """Register the log ``identifier`` for one attempt of ``task`` (R5).
 
     The same identifier registered under another task of the batch is the
-    same log, associated again. Raises LogAlreadyRegistered when this attempt
+    same log, associated again. Raises ConflictError when this attempt
     already has it, ObjectDoesNotExist for an unknown agent and
     ValidationError for an unacceptable identifier.
     """
@@ -173,7 +170,7 @@ def register_task_log(
         if TaskTaskLogAssociation.objects.filter(
             task=task, log=log, attempt=attempt
         ).exists():
-            raise LogAlreadyRegistered(
+            raise ConflictError(
                 f"log {identifier!r} is already registered for attempt {attempt}"
                 f" of task {task.pk}"
             )
@@ -183,7 +180,7 @@ def register_task_log(
                     task=task, log=log, attempt=attempt
                 )
         except IntegrityError:
-            raise LogAlreadyRegistered(
+            raise ConflictError(
                 f"log {identifier!r} is already registered for attempt {attempt}"
                 f" of task {task.pk}"
             ) from None

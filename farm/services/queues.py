@@ -15,12 +15,12 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from farm.choices import WorkState
 from farm.models import Job, JobGroup, JobQueue, JobType
+from farm.services.errors import ConflictError
+from farm.validators import parse_id
 from pyfarm_site.conf import farm_config
 
 __all__ = [
     "AmbiguousQueueName",
-    "NameTaken",
-    "StillInUse",
     "create_jobgroup",
     "create_queue",
     "delete_jobgroup",
@@ -34,8 +34,6 @@ __all__ = [
     "update_queue",
 ]
 
-# The largest id a number in a URL may be before it is taken for a name.
-_MAX_ID_DIGITS = 18
 # The queue columns callers may set (``parent_id`` is looked up).
 QUEUE_FIELDS = (
     "name",
@@ -45,14 +43,6 @@ QUEUE_FIELDS = (
     "minimum_agents",
     "maximum_agents",
 )
-
-
-class NameTaken(Exception):
-    """Another queue below the same parent already has this name."""
-
-
-class StillInUse(Exception):
-    """The queue or group still has jobs (or child queues)."""
 
 
 class AmbiguousQueueName(Exception):
@@ -76,8 +66,9 @@ def find_queue(value: str) -> JobQueue | None:
     AmbiguousQueueName when only a name matches and several queues have it.
     """
     found = None
-    if value.isascii() and value.isdigit() and len(value) <= _MAX_ID_DIGITS:
-        found = queues().filter(pk=int(value)).first()
+    pk = parse_id(value)
+    if pk is not None:
+        found = queues().filter(pk=pk).first()
     if found is None:
         found = queues().filter(fullpath=value).first()
     if found is None:
@@ -96,7 +87,7 @@ def _check_name_free(queue: JobQueue) -> None:
         siblings = siblings.exclude(pk=queue.pk)
     if siblings.exists():
         where = f"below {queue.parent}" if queue.parent_id else "at the top level"
-        raise NameTaken(f"a job queue named {queue.name!r} already exists {where}")
+        raise ConflictError(f"a job queue named {queue.name!r} already exists {where}")
 
 
 def _save_queue(queue: JobQueue) -> JobQueue:
@@ -108,7 +99,9 @@ def _save_queue(queue: JobQueue) -> JobQueue:
         with transaction.atomic():
             queue.save()
     except IntegrityError:
-        raise NameTaken(f"a job queue named {queue.name!r} already exists") from None
+        raise ConflictError(
+            f"a job queue named {queue.name!r} already exists"
+        ) from None
     return queue
 
 
@@ -135,7 +128,7 @@ def _resolve_parent(parent_id: int | None) -> JobQueue | None:
 def create_queue(**fields: Any) -> JobQueue:
     """Create a queue from ``QUEUE_FIELDS`` (``name`` required).
 
-    Raises NameTaken, ValidationError, or DoesNotExist for an unknown parent.
+    Raises ConflictError, ValidationError, or DoesNotExist for an unknown parent.
     """
     queue = JobQueue()
     _apply(queue, fields)
@@ -149,10 +142,12 @@ def update_queue(*, queue: JobQueue, **changes: Any) -> JobQueue:
 
 
 def delete_queue(*, queue: JobQueue) -> None:
-    """Delete an empty queue; raises StillInUse while it has jobs or children."""
+    """Delete an empty queue; raises ConflictError while it has jobs or children."""
     with transaction.atomic():
         if queue.jobs.exists() or queue.children.exists():
-            raise StillInUse(f"job queue {queue} still contains jobs or child queues")
+            raise ConflictError(
+                f"job queue {queue} still contains jobs or child queues"
+            )
         queue.delete()
 
 
@@ -225,10 +220,10 @@ def update_jobgroup(*, group: JobGroup, **changes: Any) -> JobGroup:
 
 
 def delete_jobgroup(*, group: JobGroup) -> None:
-    """Delete an empty group; raises StillInUse while it has jobs."""
+    """Delete an empty group; raises ConflictError while it has jobs."""
     with transaction.atomic():
         if group.jobs.exists():
-            raise StillInUse(f"job group {group.pk} still contains jobs")
+            raise ConflictError(f"job group {group.pk} still contains jobs")
         group.delete()
 
 

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
 
 from farm.models import Software, SoftwareVersion
+from farm.services.errors import ConflictError
 
 # Ranks are 32-bit integers in the database; an explicit rank must fit, and so
 # must the ranks given to versions that come after it.
@@ -17,13 +18,6 @@ MAX_RANK = 2**31 - 1
 # The gap between automatically ranked versions, so that a version can later
 # be slotted in between two others without renumbering them.
 RANK_STEP = 100
-
-
-class ConflictError(Exception):
-    """The change conflicts with existing rows: a duplicate, or rows in use.
-
-    The API answers 409 for it; nothing has been changed when it is raised.
-    """
 
 
 @dataclass(frozen=True)

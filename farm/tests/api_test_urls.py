@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from farm.api.permissions import AgentPermission
 from farm.api.serializers.base import StrictSerializerMixin
+from farm.services.errors import ConflictError
 from pyfarm_site.urls import handler404, handler500  # noqa: F401
 
 
@@ -39,6 +40,13 @@ class AgentEchoView(EchoView):
     permission_classes = [AgentPermission]
 
 
+class ConflictingView(APIView):
+    """Raises a service's conflict, uncaught."""
+
+    def get(self, request: Request) -> Any:
+        raise ConflictError("tag 'x' already exists")
+
+
 class BrokenView(APIView):
     """Raises an unexpected error."""
 
@@ -50,6 +58,7 @@ api_patterns = [
     path("echo", EchoView.as_view()),
     path("agent-echo", AgentEchoView.as_view()),
     path("broken", BrokenView.as_view()),
+    path("conflicting", ConflictingView.as_view()),
     path("", include("farm.api.urls")),
 ]
 

@@ -29,7 +29,7 @@ from farm.models import (
     SoftwareVersion,
     Task,
 )
-from farm.services.jobs import create_job
+from farm.services.submission import create_job
 
 pytestmark = pytest.mark.django_db
 

@@ -135,6 +135,16 @@ def test_registration_of_a_new_agent_answers_201_with_its_id(agent_client) -> No
     assert (body["state"], body["use_address"]) == ("online", "remote")
 
 
+def test_registration_accepts_a_windows_host_name_with_underscores(
+    agent_client,
+) -> None:
+    response = agent_client.post(
+        ENDPOINT, _registration(hostname="RENDER_01.studio.local")
+    )
+    assert response.status_code == 201, response.content
+    assert Agent.objects.get(pk=AGENT_ID).hostname == "RENDER_01.studio.local"
+
+
 def test_registration_stores_every_reported_field(agent_client) -> None:
     agent_client.post(ENDPOINT, REGISTRATION)
     agent = Agent.objects.get(pk=AGENT_ID)

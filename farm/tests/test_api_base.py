@@ -6,14 +6,18 @@ import json
 
 import pytest
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 
 from farm.api.fields import (
     LegacyChoiceField,
     StrictBooleanField,
     StrictCharField,
+    StrictFloatField,
     StrictIntegerField,
+    StrictUUIDField,
 )
 from farm.api.permissions import is_agent_address
+from farm.api.views.base import parse_int, refuse_number_as_new_name
 from farm.choices import AgentState, WorkState
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("farm.tests.api_test_urls")]
@@ -110,6 +114,12 @@ def test_unexpected_errors_answer_json_500(api_client) -> None:
     assert _error(response) == "internal server error"
 
 
+def test_service_conflicts_answer_json_409(api_client) -> None:
+    response = api_client.get("/api/v1/conflicting")
+    assert response.status_code == 409
+    assert _error(response) == "tag 'x' already exists"
+
+
 def test_anonymous_requests_from_outside_answer_401(anonymous_client) -> None:
     response = anonymous_client.get(ECHO)
     assert response.status_code == 401
@@ -194,6 +204,23 @@ def test_openapi_schema_and_docs(anonymous_client) -> None:
     assert b"swagger-ui" in docs.content
 
 
+def test_the_openapi_schema_describes_each_path_once(anonymous_client) -> None:
+    schema = json.loads(anonymous_client.get("/api/v1/openapi.json").content)
+    spellings = [path.rstrip("/") for path in schema["paths"]]
+    assert len(spellings) == len(set(spellings))
+    operation_ids = [
+        operation["operationId"]
+        for item in schema["paths"].values()
+        for operation in item.values()
+    ]
+    assert len(operation_ids) == len(set(operation_ids))
+
+
+@pytest.mark.parametrize("url", ["/api/v1/jobs/", "/api/v1/jobs"])
+def test_both_trailing_slash_spellings_answer(api_client, url) -> None:
+    assert api_client.get(url).status_code == 200
+
+
 def test_the_browsable_api_works_for_logged_in_users(client, admin_user) -> None:
     client.force_login(admin_user)
     response = client.get(ECHO, HTTP_ACCEPT="text/html")
@@ -236,3 +263,42 @@ def test_strict_fields_check_json_types(field, good, bad) -> None:
     for value in bad:
         with pytest.raises(serializers.ValidationError):
             field.to_internal_value(value)
+
+
+UUID = "0b4c6f5e-8f0e-4d6c-9a57-1d2f3e4a5b6c"
+
+
+@pytest.mark.parametrize(
+    ("field", "good", "bad"),
+    [
+        (StrictFloatField(), [0.5, 3], ["0.5", True, None]),
+        (StrictUUIDField(), [UUID, UUID.upper()], [1, True, None, "not-a-uuid"]),
+    ],
+)
+def test_strict_float_and_uuid_fields_check_json_types(field, good, bad) -> None:
+    for value in good:
+        field.to_internal_value(value)
+    for value in bad:
+        with pytest.raises(serializers.ValidationError):
+            field.to_internal_value(value)
+
+
+def test_parse_int_reads_a_path_segment() -> None:
+    assert parse_int("12", "version") == 12
+
+
+@pytest.mark.parametrize("value", ["x", "²", "-1", "1" * 19])
+def test_parse_int_answers_400_naming_the_segment(value: str) -> None:
+    with pytest.raises(serializers.ValidationError, match="version must be an integer"):
+        parse_int(value, "version")
+
+
+@pytest.mark.parametrize("value", ["42", "1" * 19])
+def test_a_number_cannot_become_a_new_name(value: str) -> None:
+    with pytest.raises(NotFound, match="ids cannot be reserved, create it under"):
+        refuse_number_as_new_name(value, label="thing", create="create it")
+
+
+@pytest.mark.parametrize("value", ["render", "v2", "²"])
+def test_names_that_are_no_numbers_may_be_created(value: str) -> None:
+    refuse_number_as_new_name(value, label="thing", create="create it")

@@ -20,13 +20,13 @@ from farm.models import (
     Tag,
     Task,
 )
-from farm.services.jobs import (
-    JobConflictError,
+from farm.services.errors import ConflictError
+from farm.services.references import (
     NotifiedUserSpec,
     SoftwareRequirementSpec,
     TagRequirementSpec,
-    submit_job,
 )
+from farm.services.submission import submit_job
 from farm.tests.factories import (
     JobFactory,
     JobGroupFactory,
@@ -608,7 +608,7 @@ def test_submit_job_raises_does_not_exist_for_unknown_jobtypes() -> None:
 
 
 def test_submit_job_raises_a_conflict_for_duplicate_requirements(jobtype) -> None:
-    with pytest.raises(JobConflictError):
+    with pytest.raises(ConflictError):
         submit_job(
             jobtype="TestJobType",
             title="t",

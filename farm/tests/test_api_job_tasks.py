@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.tests.factories import UserFactory
 from farm.choices import WorkState
 from farm.models import Job, Task
-from farm.services.jobs import create_job
+from farm.services.submission import create_job
 from farm.tests.factories import AgentFactory, JobTypeVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -173,6 +173,23 @@ def test_it_answers_404_for_a_task_of_another_job(agent_client) -> None:
 def test_it_answers_404_for_unknown_task_ids(agent_client, task_id) -> None:
     job = _job()
     response = agent_client.get(TASK.format(job=job.pk, task=task_id))
+    assert response.status_code == 404
+    _error(response)
+
+
+def test_it_answers_404_for_a_task_id_of_superscript_digits(agent_client) -> None:
+    job = _job()
+    response = agent_client.get(TASK.format(job=job.pk, task="²"))
+    assert response.status_code == 404
+    _error(response)
+
+
+def test_it_answers_404_for_a_task_id_in_digits_of_another_script(
+    agent_client,
+) -> None:
+    task = _tasks(_job())[0]
+    arabic_indic = str(task.pk).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    response = agent_client.get(TASK.format(job=task.job_id, task=arabic_indic))
     assert response.status_code == 404
     _error(response)
 

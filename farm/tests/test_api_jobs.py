@@ -12,9 +12,9 @@ from django.core.exceptions import ValidationError
 from accounts.tests.factories import UserFactory
 from farm.choices import WorkState
 from farm.models import Job, JobNotifiedUser, JobTagRequirement, Task
-from farm.services.jobs import (
-    JobConflictError,
-    TagRequirementSpec,
+from farm.services.errors import ConflictError
+from farm.services.references import TagRequirementSpec
+from farm.services.submission import (
     add_notified_user,
     create_job,
     remove_notified_user,
@@ -694,7 +694,7 @@ def test_update_job_refuses_unknown_columns() -> None:
 
 def test_update_job_raises_a_conflict_for_duplicate_tag_requirements() -> None:
     job = _job()
-    with pytest.raises(JobConflictError):
+    with pytest.raises(ConflictError):
         update_job(
             job=job,
             tag_requirements=[TagRequirementSpec("a"), TagRequirementSpec("a")],

@@ -90,6 +90,10 @@ def test_a_valid_agent_passes_validation() -> None:
     AgentFactory.build(hostname="render01.example.com").full_clean()
 
 
+def test_windows_host_names_with_underscores_are_valid() -> None:
+    AgentFactory.build(hostname="RENDER_01.studio.local").full_clean()
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

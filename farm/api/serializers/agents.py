@@ -12,34 +12,17 @@ from typing import Any
 
 from rest_framework import serializers
 
-from farm.api.fields import LegacyChoiceField, StrictCharField, StrictIntegerField
+from farm.api.fields import (
+    LegacyChoiceField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictUUIDField,
+)
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.choices import AgentState, OperatingSystem, UseAddress, WorkState
 from farm.models import Agent, Job, SoftwareVersion, Task
 from farm.services.agents import AgentDiskReport, AgentReport
-
-# --- strict fields the shared module does not have ---------------------------
-
-
-class StrictFloatField(serializers.FloatField):
-    """A JSON number; refuses strings and booleans instead of converting them."""
-
-    def to_internal_value(self, data: Any) -> float:
-        """Only JSON numbers."""
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID written as a JSON string (DRF would also take an integer)."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        """Only strings in one of the usual UUID spellings."""
-        if not isinstance(data, str):
-            self.fail("invalid", value=data)
-        return super().to_internal_value(data)
-
 
 # --- what agents report --------------------------------------------------------
 

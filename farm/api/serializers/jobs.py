@@ -19,12 +19,14 @@ from farm.api.fields import (
     LegacyChoiceField,
     StrictBooleanField,
     StrictCharField,
+    StrictFloatField,
     StrictIntegerField,
+    StrictUUIDField,
 )
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.choices import WorkState
 from farm.models import Job, Task
-from farm.services.jobs import (
+from farm.services.references import (
     NotifiedUserSpec,
     SoftwareRequirementSpec,
     TagRequirementSpec,
@@ -94,17 +96,11 @@ class FrameNumberField(serializers.Field):
         return float(value)
 
 
-class ProgressField(serializers.FloatField):
+class ProgressField(StrictFloatField):
     """A task's progress: a JSON number from 0.0 to 1.0."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_value=0.0, max_value=1.0, **kwargs)
-
-    def to_internal_value(self, data: Any) -> float:
-        """Only JSON numbers within the range."""
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 @extend_schema_field({"type": "integer", "nullable": True})
@@ -113,16 +109,6 @@ class AlwaysNullField(serializers.ReadOnlyField):
 
     def get_attribute(self, instance: Any) -> None:
         """Nothing to read."""
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID written as a JSON string (DRF also turns integers into UUIDs)."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        """Only strings."""
-        if not isinstance(data, str):
-            self.fail("invalid", value=data)
-        return super().to_internal_value(data)
 
 
 class JSONObjectField(serializers.JSONField):

@@ -9,8 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from farm.api.fields import StrictCharField, StrictIntegerField
-from farm.api.serializers.agents import StrictUUIDField
+from farm.api.fields import StrictCharField, StrictIntegerField, StrictUUIDField
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.models import Agent, Job, Tag
 
@@ -86,16 +85,9 @@ class TagAgentSerializer(StrictSerializerMixin, serializers.Serializer):
     agent_id = StrictUUIDField()
 
 
-class TaggedAgentLinkSerializer(serializers.ModelSerializer):
+class TaggedAgentLinkSerializer(TaggedAgentSerializer):
     """A newly tagged agent: ``{"id", "href"}``."""
 
-    href = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Agent
+    class Meta(TaggedAgentSerializer.Meta):
         fields = ["id", "href"]
         read_only_fields = fields
-
-    def get_href(self, agent: Agent) -> str:
-        """``/api/v1/agents/<uuid>``."""
-        return api_href(f"agents/{agent.pk}")

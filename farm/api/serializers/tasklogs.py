@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from farm.api.fields import LegacyChoiceField, StrictCharField
+from farm.api.fields import LegacyChoiceField, StrictCharField, StrictUUIDField
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.choices import WorkState
 from farm.models import TaskLog
 from farm.services.logs import validate_log_identifier
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID written as a JSON string (DRF would also turn integers into UUIDs)."""
-
-    def to_internal_value(self, data: Any) -> uuid.UUID:
-        """Only strings holding a UUID."""
-        if not isinstance(data, str):
-            self.fail("invalid", value=data)
-        return super().to_internal_value(data)
 
 
 class TaskLogSerializer(serializers.ModelSerializer[TaskLog]):

@@ -8,10 +8,9 @@ out of the OpenAPI description. ``schema`` and ``updates`` come before
 
 from __future__ import annotations
 
-from typing import Any
+from django.urls import re_path
 
-from django.urls import URLPattern, path, re_path
-
+from farm.api.urls.base import legacy_paths
 from farm.api.views.agents import (
     AgentSoftwareViewSet,
     AgentTaskViewSet,
@@ -19,24 +18,15 @@ from farm.api.views.agents import (
     AgentViewSet,
 )
 
-
-def legacy_paths(
-    route: str, viewset: Any, actions: dict[str, str], name: str
-) -> list[URLPattern]:
-    """The documented ``route`` and its other trailing-slash spelling."""
-    other = route.removesuffix("/") if route.endswith("/") else f"{route}/"
-    return [
-        path(route, viewset.as_view(actions), name=name),
-        path(other, viewset.as_view(actions, schema=None)),
-    ]
-
-
 urlpatterns = [
     *legacy_paths(
-        "agents/", AgentViewSet, {"get": "list", "post": "register"}, "api-agents"
+        "agents/",
+        AgentViewSet,
+        "api-agents",
+        actions={"get": "list", "post": "register"},
     ),
     *legacy_paths(
-        "agents/schema", AgentViewSet, {"get": "columns"}, "api-agents-schema"
+        "agents/schema", AgentViewSet, "api-agents-schema", actions={"get": "columns"}
     ),
     # The version is captured whole, slashes included, so that a version
     # trying to leave the updates directory gets a 400 rather than a 404.
@@ -48,25 +38,25 @@ urlpatterns = [
     *legacy_paths(
         "agents/<str:agent_id>",
         AgentViewSet,
-        {"get": "retrieve", "post": "report", "delete": "destroy"},
         "api-agent",
+        actions={"get": "retrieve", "post": "report", "delete": "destroy"},
     ),
     *legacy_paths(
         "agents/<str:agent_id>/software/",
         AgentSoftwareViewSet,
-        {"get": "list", "post": "create"},
         "api-agent-software",
+        actions={"get": "list", "post": "create"},
     ),
     *legacy_paths(
         "agents/<str:agent_id>/software/<str:software>/versions/<str:version>",
         AgentSoftwareViewSet,
-        {"delete": "destroy"},
         "api-agent-software-version",
+        actions={"delete": "destroy"},
     ),
     *legacy_paths(
         "agents/<str:agent_id>/tasks/",
         AgentTaskViewSet,
-        {"get": "list", "post": "create"},
         "api-agent-tasks",
+        actions={"get": "list", "post": "create"},
     ),
 ]

@@ -15,6 +15,7 @@ from farm.api.views.jobtypes import (
     JobTypeSchemaView,
     JobTypeVersionDetailView,
     JobTypeVersionListView,
+    JobTypeVersionRequirementListView,
 )
 
 _JOBTYPE = r"^jobtypes/(?P<jobtype>[^/]+)"
@@ -46,7 +47,7 @@ urlpatterns: list[URLPattern] = [
     ),
     re_path(
         _VERSION + r"/software_requirements/$",
-        JobTypeRequirementListView.as_view(),
+        JobTypeVersionRequirementListView.as_view(),
         name="api-jobtype-version-requirement-list",
     ),
     re_path(

@@ -8,22 +8,26 @@ is reached by its id, as in the original.
 
 from __future__ import annotations
 
-from farm.api.urls.agents import legacy_paths
+from farm.api.urls.base import legacy_paths
 from farm.api.views.tags import TagAgentViewSet, TagViewSet
 
 urlpatterns = [
-    *legacy_paths("tags/", TagViewSet, {"get": "list", "post": "create"}, "api-tags"),
-    *legacy_paths("tags/schema/", TagViewSet, {"get": "columns"}, "api-tags-schema"),
+    *legacy_paths(
+        "tags/", TagViewSet, "api-tags", actions={"get": "list", "post": "create"}
+    ),
+    *legacy_paths(
+        "tags/schema/", TagViewSet, "api-tags-schema", actions={"get": "columns"}
+    ),
     *legacy_paths(
         "tags/<str:tagname>",
         TagViewSet,
-        {"get": "retrieve", "put": "replace", "delete": "destroy"},
         "api-tag",
+        actions={"get": "retrieve", "put": "replace", "delete": "destroy"},
     ),
     *legacy_paths(
         "tags/<str:tagname>/agents/",
         TagAgentViewSet,
-        {"get": "list", "post": "create"},
         "api-tag-agents",
+        actions={"get": "list", "post": "create"},
     ),
 ]

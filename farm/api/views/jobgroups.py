@@ -17,7 +17,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from farm.api.exceptions import Conflict
 from farm.api.permissions import JobPermission, is_farm_admin
 from farm.api.serializers.jobgroups import (
     JobGroupCreateSerializer,
@@ -28,7 +27,6 @@ from farm.api.serializers.jobgroups import (
 )
 from farm.models import Job, JobGroup
 from farm.services.queues import (
-    StillInUse,
     create_jobgroup,
     delete_jobgroup,
     jobgroup_jobs,
@@ -130,10 +128,7 @@ class JobGroupView(APIView):
         group = JobGroup.objects.filter(pk=group_id).first()
         if group is not None:
             self.check_object_permissions(request, group)
-            try:
-                delete_jobgroup(group=group)
-            except StillInUse as error:
-                raise Conflict(str(error)) from None
+            delete_jobgroup(group=group)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

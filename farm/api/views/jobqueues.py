@@ -14,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from farm.api.exceptions import Conflict
 from farm.api.serializers.jobqueues import (
     JobQueueDetailSerializer,
     JobQueueSerializer,
@@ -23,8 +22,6 @@ from farm.api.serializers.jobqueues import (
 from farm.models import JobQueue
 from farm.services.queues import (
     AmbiguousQueueName,
-    NameTaken,
-    StillInUse,
     create_queue,
     delete_queue,
     find_queue,
@@ -69,10 +66,7 @@ class JobQueueIndexView(APIView):
         """Create a queue (201; 409 when its parent already has one by that name)."""
         serializer = JobQueueWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            queue = create_queue(**_queue_fields(serializer.validated_data))
-        except NameTaken as error:
-            raise Conflict(str(error)) from None
+        queue = create_queue(**_queue_fields(serializer.validated_data))
         created = find_queue(str(queue.pk))
         return Response(
             JobQueueDetailSerializer(created).data, status=status.HTTP_201_CREATED
@@ -105,10 +99,7 @@ class JobQueueView(APIView):
         serializer = JobQueueWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         found = self._queue(queue)
-        try:
-            update_queue(queue=found, **_queue_fields(serializer.validated_data))
-        except NameTaken as error:
-            raise Conflict(str(error)) from None
+        update_queue(queue=found, **_queue_fields(serializer.validated_data))
         return Response(JobQueueDetailSerializer(self._queue(str(found.pk))).data)
 
     @extend_schema(operation_id="jobqueue_destroy", responses={204: None})
@@ -116,10 +107,7 @@ class JobQueueView(APIView):
         """Delete the queue (204, also when there was none; 409 while in use)."""
         found = _find(queue)
         if found is not None:
-            try:
-                delete_queue(queue=found)
-            except StillInUse as error:
-                raise Conflict(str(error)) from None
+            delete_queue(queue=found)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

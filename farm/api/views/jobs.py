@@ -19,7 +19,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from farm.api.exceptions import Conflict
 from farm.api.permissions import AgentPermission, JobPermission
 from farm.api.serializers.jobs import (
     JOB_SCHEMA,
@@ -35,7 +34,7 @@ from farm.api.serializers.jobs import (
     TaskSerializer,
     TaskUpdateSerializer,
 )
-from farm.api.views.base import get_by_name_or_id
+from farm.api.views.base import ColumnTypesView, get_by_name_or_id
 from farm.choices import WorkState
 from farm.models import (
     Agent,
@@ -45,10 +44,9 @@ from farm.models import (
     JobTagRequirement,
     Task,
 )
-from farm.services.jobs import (
-    JobConflictError,
+from farm.services.jobs import mark_jobs_for_deletion
+from farm.services.submission import (
     add_notified_user,
-    mark_jobs_for_deletion,
     remove_notified_user,
     submit_job,
     update_job,
@@ -59,6 +57,7 @@ from farm.services.tasks import (
     remove_failed_agent,
     update_task,
 )
+from farm.validators import parse_id
 
 JOB_PARAMETER = OpenApiParameter(
     "job", str, OpenApiParameter.PATH, description="The job's id or title."
@@ -124,10 +123,11 @@ def find_task(
     """
     job = find_job(job_value, Job.objects.only("pk", "title", "user_id"))
     task = None
-    if task_value.isdigit() and len(task_value) <= 18:
+    pk = parse_id(task_value)
+    if pk is not None:
         if queryset is None:
             queryset = Task.objects.all()
-        task = queryset.filter(job_id=job.pk, pk=int(task_value)).first()
+        task = queryset.filter(job_id=job.pk, pk=pk).first()
     if task is None:
         raise NotFound(f"task {task_value!r} not found in job {job.title!r}")
     return task
@@ -175,22 +175,15 @@ class JobIndexView(APIView):
         serializer = JobSubmissionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         submitted_by = request.user if request.user.is_authenticated else None
-        try:
-            job = submit_job(submitted_by=submitted_by, **serializer.validated_data)
-        except JobConflictError as error:
-            raise Conflict(str(error)) from None
+        job = submit_job(submitted_by=submitted_by, **serializer.validated_data)
         return Response(job_detail(job.pk), status=status.HTTP_201_CREATED)
 
 
-class JobSchemaView(APIView):
+class JobSchemaView(ColumnTypesView):
     """``/jobs/schema``: the job columns and their SQL types."""
 
     permission_classes = [JobPermission]
-
-    @extend_schema(responses=dict[str, str])
-    def get(self, request: Request) -> Response:
-        """The documented column -> type map."""
-        return Response(JOB_SCHEMA)
+    columns = JOB_SCHEMA
 
 
 @extend_schema(parameters=[JOB_PARAMETER])
@@ -209,16 +202,17 @@ class SingleJobView(APIView):
         """The job with its relations."""
         return Response(JobSerializer(find_job(job, job_detail_queryset())).data)
 
-    @extend_schema(request=JobUpdateSerializer, responses=JobSerializer)
+    @extend_schema(
+        operation_id="jobs_partial_update",
+        request=JobUpdateSerializer,
+        responses=JobSerializer,
+    )
     def post(self, request: Request, job: str) -> Response:
         """Change the given columns; a new frame range creates/deletes tasks."""
         instance = self._job_for_change(request, job)
         serializer = JobUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            update_job(job=instance, **serializer.validated_data)
-        except JobConflictError as error:
-            raise Conflict(str(error)) from None
+        update_job(job=instance, **serializer.validated_data)
         return Response(job_detail(instance.pk))
 
     @extend_schema(request=JobUpdateSerializer, responses=JobSerializer)

@@ -7,24 +7,17 @@ application/json`` exactly, which the default renderer sends.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from farm.api.exceptions import Conflict
 from farm.api.permissions import AgentPermission
 from farm.api.serializers.jobtypes import (
     JobTypeInputSerializer,
@@ -34,8 +27,18 @@ from farm.api.serializers.jobtypes import (
     JobTypeVersionSerializer,
     RequirementInputSerializer,
 )
-from farm.api.views.base import get_by_name_or_id
-from farm.models import JobType, JobTypeSoftwareRequirement, JobTypeVersion, Software
+from farm.api.views.base import (
+    PYTHON_SOURCE,
+    AgentReadMixin,
+    AnyAcceptNegotiation,
+    ColumnTypesView,
+    get_by_name_or_id,
+    parse_int,
+    python_source,
+    refuse_number_as_new_name,
+)
+from farm.api.views.software import find_software
+from farm.models import JobType, JobTypeSoftwareRequirement, JobTypeVersion
 from farm.services.jobtypes import (
     add_jobtype_software_requirement,
     add_jobtype_version,
@@ -44,10 +47,6 @@ from farm.services.jobtypes import (
     delete_jobtype_version,
     remove_jobtype_software_requirement,
 )
-from farm.services.software import ConflictError
-
-if TYPE_CHECKING:
-    from rest_framework.permissions import _SupportsHasPermission
 
 # The column -> SQL type map the original documents for ``jobtypes/schema``.
 JOBTYPE_SCHEMA = {
@@ -61,63 +60,6 @@ JOBTYPE_SCHEMA = {
     "no_automatic_start_time": "INTEGER",
     "name": "VARCHAR(64)",
 }
-
-PYTHON_SOURCE = "text/x-python"
-
-
-# --- shared helpers (also used by the software and pathmaps views) -----------
-
-
-class AgentReadMixin(APIView):
-    """Reading is open to agents (`AgentPermission`); changes keep the default."""
-
-    agent_methods = ("GET", "HEAD", "OPTIONS")
-
-    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
-        """AgentPermission for reads, the view's permission classes otherwise."""
-        if self.request.method in self.agent_methods:
-            return [AgentPermission()]
-        return super().get_permissions()
-
-
-class AnyAcceptNegotiation(DefaultContentNegotiation):
-    """Always the first renderer (JSON), whatever ``Accept`` says.
-
-    The code endpoints answer ``text/x-python`` themselves and their clients
-    ask for it; their errors must still be JSON, never a 406.
-    """
-
-    def select_renderer(
-        self,
-        request: Request,
-        renderers: Iterable[BaseRenderer],
-        format_suffix: str | None = None,
-    ) -> tuple[BaseRenderer, str]:
-        """The JSON renderer, for the errors."""
-        renderer = next(iter(renderers))
-        return renderer, renderer.media_type
-
-
-def python_source(code: str) -> HttpResponse:
-    """Python source with ``Content-Type: text/x-python``, as the original sent."""
-    return HttpResponse(code, content_type=PYTHON_SOURCE)
-
-
-@contextmanager
-def conflicts_as_409() -> Iterator[None]:
-    """Turn a service's ConflictError into the API's 409."""
-    try:
-        yield
-    except ConflictError as error:
-        raise Conflict(str(error)) from None
-
-
-def parse_int(value: str, label: str) -> int:
-    """A path segment that must be a non-negative integer, else 400."""
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise ValidationError(f"{label} must be an integer, not {value!r}")
-    return int(value)
-
 
 # --- lookups -----------------------------------------------------------------
 
@@ -137,12 +79,6 @@ def _versions() -> QuerySet[JobTypeVersion]:
 def _jobtype(value: str) -> JobType:
     return get_by_name_or_id(  # type: ignore[return-value]
         JobType.objects.all(), value, name_field="name", label="jobtype"
-    )
-
-
-def _software(value: str) -> Software:
-    return get_by_name_or_id(  # type: ignore[return-value]
-        Software.objects.all(), value, name_field="software", label="software"
     )
 
 
@@ -189,22 +125,18 @@ class JobTypeListView(GenericAPIView):
         serializer = JobTypeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         definition, requirements = serializer.definition()
-        with conflicts_as_409():
-            version = create_jobtype(
-                name=serializer.validated_data["name"],
-                definition=definition,
-                requirements=requirements or (),
-            )
+        version = create_jobtype(
+            name=serializer.validated_data["name"],
+            definition=definition,
+            requirements=requirements or (),
+        )
         return _output(version, status.HTTP_201_CREATED)
 
 
-class JobTypeSchemaView(APIView):
+class JobTypeSchemaView(ColumnTypesView):
     """``GET jobtypes/schema``: the documented column types."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    def get(self, request: Request) -> Response:
-        """The column -> SQL type map."""
-        return Response(JOBTYPE_SCHEMA)
+    columns = JOBTYPE_SCHEMA
 
 
 class JobTypeDetailView(GenericAPIView):
@@ -233,28 +165,25 @@ class JobTypeDetailView(GenericAPIView):
         try:
             existing: JobType | None = _jobtype(jobtype)
         except NotFound:
-            if jobtype.isascii() and jobtype.isdigit():
-                raise NotFound(
-                    f"jobtype {jobtype} not found; ids cannot be reserved, "
-                    "create a new jobtype under its name"
-                ) from None
+            refuse_number_as_new_name(
+                jobtype, label="jobtype", create="create a new jobtype"
+            )
             existing = None
-        with conflicts_as_409():
-            if existing is not None:
-                version = add_jobtype_version(
-                    jobtype=existing,
-                    definition=definition,
-                    name=name,
-                    requirements=requirements,
+        if existing is not None:
+            version = add_jobtype_version(
+                jobtype=existing,
+                definition=definition,
+                name=name,
+                requirements=requirements,
+            )
+        else:
+            if name is not None and name != jobtype:
+                raise ValidationError(
+                    f"name {name!r} differs from the name in the URL ({jobtype!r})"
                 )
-            else:
-                if name is not None and name != jobtype:
-                    raise ValidationError(
-                        f"name {name!r} differs from the name in the URL ({jobtype!r})"
-                    )
-                version = create_jobtype(
-                    name=jobtype, definition=definition, requirements=requirements or ()
-                )
+            version = create_jobtype(
+                name=jobtype, definition=definition, requirements=requirements or ()
+            )
         return _output(version, status.HTTP_201_CREATED)
 
     def delete(self, request: Request, jobtype: str) -> Response:
@@ -263,8 +192,7 @@ class JobTypeDetailView(GenericAPIView):
             found = _jobtype(jobtype)
         except NotFound:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        with conflicts_as_409():
-            delete_jobtype(jobtype=found)
+        delete_jobtype(jobtype=found)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -300,8 +228,7 @@ class JobTypeVersionDetailView(AgentReadMixin, GenericAPIView):
             return Response(status=status.HTTP_204_NO_CONTENT)
         row = found.versions.filter(version=number).first()
         if row is not None:
-            with conflicts_as_409():
-                delete_jobtype_version(version=row)
+            delete_jobtype_version(version=row)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -368,13 +295,22 @@ class JobTypeRequirementListView(GenericAPIView):
         _latest_version(found)
         serializer = RequirementInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with conflicts_as_409():
-            requirement = add_jobtype_software_requirement(
-                jobtype=found, requirement=serializer.validated_data
-            )
+        requirement = add_jobtype_software_requirement(
+            jobtype=found, requirement=serializer.validated_data
+        )
         return Response(
             self.get_serializer(requirement).data, status=status.HTTP_201_CREATED
         )
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="jobtypes_versions_software_requirements_list")
+)
+class JobTypeVersionRequirementListView(JobTypeRequirementListView):
+    """``jobtypes/<name|id>/versions/<version>/software_requirements/``.
+
+    `JobTypeRequirementListView` under its own OpenAPI operation id.
+    """
 
 
 class JobTypeRequirementDetailView(GenericAPIView):
@@ -386,7 +322,7 @@ class JobTypeRequirementDetailView(GenericAPIView):
         """The latest version's requirement of that software."""
         found = _jobtype(jobtype)
         latest = _latest_version(found)
-        wanted = _software(software)
+        wanted = find_software(software)
         requirement = _requirements(latest).filter(software=wanted).first()
         if requirement is None:
             raise NotFound(
@@ -398,7 +334,7 @@ class JobTypeRequirementDetailView(GenericAPIView):
         """204; a new version without the requirement, if there was one."""
         found = _jobtype(jobtype)
         try:
-            wanted = _software(software)
+            wanted = find_software(software)
         except NotFound:
             return Response(status=status.HTTP_204_NO_CONTENT)
         remove_jobtype_software_requirement(

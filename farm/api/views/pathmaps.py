@@ -15,10 +15,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from farm.api.serializers.pathmaps import PathMapInputSerializer, PathMapSerializer
-from farm.api.views.jobtypes import AgentReadMixin, parse_int
+from farm.api.views.base import AgentReadMixin, ColumnTypesView, parse_int
 from farm.models import Agent, PathMap
 
 # The column -> SQL type map the original documents for ``pathmaps/schema``.
@@ -104,13 +103,10 @@ class PathMapListView(AgentReadMixin, GenericAPIView):
         )
 
 
-class PathMapSchemaView(APIView):
+class PathMapSchemaView(ColumnTypesView):
     """``GET pathmaps/schema``: the documented column types."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    def get(self, request: Request) -> Response:
-        """The column -> SQL type map."""
-        return Response(PATHMAP_SCHEMA)
+    columns = PATHMAP_SCHEMA
 
 
 class PathMapDetailView(GenericAPIView):

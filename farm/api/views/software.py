@@ -26,13 +26,14 @@ from farm.api.serializers.software import (
     SoftwareVersionInputSerializer,
     SoftwareVersionSerializer,
 )
-from farm.api.views.base import get_by_name_or_id
-from farm.api.views.jobtypes import (
+from farm.api.views.base import (
     PYTHON_SOURCE,
     AgentReadMixin,
     AnyAcceptNegotiation,
-    conflicts_as_409,
+    ColumnTypesView,
+    get_by_name_or_id,
     python_source,
+    refuse_number_as_new_name,
 )
 from farm.models import Software, SoftwareVersion
 from farm.services.software import (
@@ -51,7 +52,8 @@ def _with_versions() -> QuerySet[Software]:
     return Software.objects.prefetch_related("versions")
 
 
-def _software(value: str, queryset: QuerySet[Software] | None = None) -> Software:
+def find_software(value: str, queryset: QuerySet[Software] | None = None) -> Software:
+    """The software whose id or name is ``value``, or 404."""
     return get_by_name_or_id(  # type: ignore[return-value]
         queryset if queryset is not None else Software.objects.all(),
         value,
@@ -89,20 +91,16 @@ class SoftwareListView(GenericAPIView):
         serializer = SoftwareInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        with conflicts_as_409():
-            software = create_software(
-                name=data["software"], versions=data.get("versions", ())
-            )
+        software = create_software(
+            name=data["software"], versions=data.get("versions", ())
+        )
         return _output(software, status.HTTP_201_CREATED)
 
 
-class SoftwareSchemaView(APIView):
+class SoftwareSchemaView(ColumnTypesView):
     """``GET software/schema``: the documented column types."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    def get(self, request: Request) -> Response:
-        """The column -> SQL type map."""
-        return Response(SOFTWARE_SCHEMA)
+    columns = SOFTWARE_SCHEMA
 
 
 class SoftwareDetailView(GenericAPIView):
@@ -112,7 +110,9 @@ class SoftwareDetailView(GenericAPIView):
 
     def get(self, request: Request, software: str) -> Response:
         """The software with its versions."""
-        return Response(self.get_serializer(_software(software, _with_versions())).data)
+        return Response(
+            self.get_serializer(find_software(software, _with_versions())).data
+        )
 
     @extend_schema(request=SoftwarePutSerializer, responses={200: SoftwareSerializer})
     def put(self, request: Request, software: str) -> Response:
@@ -126,38 +126,34 @@ class SoftwareDetailView(GenericAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            existing: Software | None = _software(software)
+            existing: Software | None = find_software(software)
         except NotFound:
-            if software.isascii() and software.isdigit():
-                raise NotFound(
-                    f"software {software} not found; ids cannot be reserved, "
-                    "create new software under its name"
-                ) from None
+            refuse_number_as_new_name(
+                software, label="software", create="create new software"
+            )
             existing = None
-        with conflicts_as_409():
-            if existing is not None:
-                updated = update_software(
-                    software=existing,
-                    name=data.get("software", existing.software),
-                    versions=data.get("versions"),
-                )
-                return _output(updated)
-            if data.get("software", software) != software:
-                raise ValidationError(
-                    "the name of new software must be the one in the URL "
-                    f"({software!r}), not {data['software']!r}"
-                )
-            created = create_software(name=software, versions=data.get("versions", ()))
+        if existing is not None:
+            updated = update_software(
+                software=existing,
+                name=data.get("software", existing.software),
+                versions=data.get("versions"),
+            )
+            return _output(updated)
+        if data.get("software", software) != software:
+            raise ValidationError(
+                "the name of new software must be the one in the URL "
+                f"({software!r}), not {data['software']!r}"
+            )
+        created = create_software(name=software, versions=data.get("versions", ()))
         return _output(created, status.HTTP_201_CREATED)
 
     def delete(self, request: Request, software: str) -> Response:
         """204, whether it existed or not; 409 while jobs or job types need it."""
         try:
-            found = _software(software)
+            found = find_software(software)
         except NotFound:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        with conflicts_as_409():
-            delete_software(software=found)
+        delete_software(software=found)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -169,7 +165,7 @@ class SoftwareVersionListView(GenericAPIView):
     @extend_schema(operation_id="software_versions_list")
     def get(self, request: Request, software: str) -> Response:
         """``[{"version": "2013", "id": 1, "rank": 100}, ...]``."""
-        found = _software(software)
+        found = find_software(software)
         return Response(self.get_serializer(found.versions.all(), many=True).data)
 
     @extend_schema(
@@ -178,13 +174,10 @@ class SoftwareVersionListView(GenericAPIView):
     )
     def post(self, request: Request, software: str) -> Response:
         """201 with the version; without a rank it ranks above all others."""
-        found = _software(software)
+        found = find_software(software)
         serializer = SoftwareVersionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with conflicts_as_409():
-            version = add_software_version(
-                software=found, spec=serializer.validated_data
-            )
+        version = add_software_version(software=found, spec=serializer.validated_data)
         return Response(
             self.get_serializer(version).data, status=status.HTTP_201_CREATED
         )
@@ -198,16 +191,15 @@ class SoftwareVersionDetailView(AgentReadMixin, GenericAPIView):
     def get(self, request: Request, software: str, version: str) -> Response:
         """The version, with its ``discovery_function_name``."""
         return Response(
-            self.get_serializer(_version(_software(software), version)).data
+            self.get_serializer(_version(find_software(software), version)).data
         )
 
     def delete(self, request: Request, software: str, version: str) -> Response:
         """204, whether the version existed or not; 404 for unknown software."""
-        found = _software(software)
+        found = find_software(software)
         row = found.versions.filter(version=version).first()
         if row is not None:
-            with conflicts_as_409():
-                delete_software_version(version=row)
+            delete_software_version(version=row)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -223,7 +215,7 @@ class SoftwareDiscoveryCodeView(APIView):
     @extend_schema(responses={(200, PYTHON_SOURCE): OpenApiTypes.STR})
     def get(self, request: Request, software: str, version: str) -> HttpResponse:
         """The source as ``text/x-python``; 404 JSON when there is none."""
-        found = _software(software)
+        found = find_software(software)
         row = _version(found, version)
         if not row.discovery_code:
             raise NotFound(

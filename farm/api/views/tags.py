@@ -26,7 +26,7 @@ from farm.api.serializers.tags import (
 )
 from farm.api.views.base import get_by_name_or_id
 from farm.models import Agent, Job, Tag
-from farm.services.agents import get_or_create_tag, replace_tag, tag_agent
+from farm.services.tags import get_or_create_tag, replace_tag, tag_agent
 
 # The column -> SQL type map of ``GET /tags/schema``, as documented.
 TAG_SCHEMA = {"id": "INTEGER", "tag": "VARCHAR(64)"}

@@ -10,7 +10,6 @@ name is a 400 before anything touches the disk.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
 from typing import IO, cast
 from urllib.parse import quote
 
@@ -19,13 +18,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
-from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from farm.api.exceptions import Conflict, PayloadTooLarge
+from farm.api.exceptions import PayloadTooLarge
 from farm.api.parsers import RawBodyParser
 from farm.api.permissions import AgentPermission
 from farm.api.serializers.tasklogs import (
@@ -34,9 +31,9 @@ from farm.api.serializers.tasklogs import (
     TaskLogSerializer,
     TaskLogStateSerializer,
 )
+from farm.api.views.base import AnyAcceptNegotiation
 from farm.models import TaskTaskLogAssociation
 from farm.services.logs import (
-    LogAlreadyRegistered,
     UploadTooLarge,
     find_log_association,
     find_task_attempt,
@@ -89,15 +86,12 @@ class TaskAttemptLogsView(APIView):
         serializer = TaskLogRegistrationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         task, attempt = find_task_attempt(**kwargs)
-        try:
-            log = register_task_log(
-                task=task,
-                attempt=attempt,
-                identifier=serializer.validated_data["identifier"],
-                agent_id=serializer.validated_data["agent_id"],
-            )
-        except LogAlreadyRegistered as error:
-            raise Conflict(str(error)) from None
+        log = register_task_log(
+            task=task,
+            attempt=attempt,
+            identifier=serializer.validated_data["identifier"],
+            agent_id=serializer.validated_data["agent_id"],
+        )
         return Response(TaskLogSerializer(log).data, status=status.HTTP_201_CREATED)
 
 
@@ -126,29 +120,11 @@ class TaskAttemptLogView(APIView):
         return Response(TaskLogSerializer(association.log).data)
 
 
-class JSONErrorsNegotiation(DefaultContentNegotiation):
-    """Answer errors as JSON whatever the client accepts.
-
-    Users ask for the log file with ``Accept: text/csv``; the file itself is
-    a plain HTTP response, and everything else (errors, the redirect) is JSON.
-    """
-
-    def select_renderer(
-        self,
-        request: Request,
-        renderers: Iterable[BaseRenderer],
-        format_suffix: str | None = None,
-    ) -> tuple[BaseRenderer, str]:
-        """Always the first renderer: JSON."""
-        renderer = next(iter(renderers))
-        return renderer, renderer.media_type
-
-
 class TaskAttemptLogfileView(APIView):
     """``.../logs/<identifier>/logfile``: download, or upload (R8), the file."""
 
     permission_classes = [AgentPermission]
-    content_negotiation_class = JSONErrorsNegotiation
+    content_negotiation_class = AnyAcceptNegotiation
     serializer_class = TaskLogSerializer
 
     # The upload's body is the file, in any content type; GETs have none.
