@@ -95,8 +95,24 @@ def update_task(
                 changed += assigned.update(agent=agent)
         if state_changed:
             refresh_job_states(job_ids=[task.job_id])
-    task.refresh_from_db()
+    _reload(task)
     return bool(changed)
+
+
+def _reload(task: Task) -> None:
+    """Reload a task's columns, keeping its cached job and, if unchanged, agent.
+
+    ``refresh_from_db()`` drops every cached relation; the API serialises the
+    job and agent right after a report, which would cost two more queries on
+    the agent's most frequent request.
+    """
+    agent = task.agent if Task.agent.is_cached(task) else None
+    agent_id = task.agent_id
+    task.refresh_from_db(
+        fields=[f.attname for f in Task._meta.concrete_fields if f.attname != "job_id"]
+    )
+    if agent is not None and task.agent_id == agent_id:
+        task.agent = agent
 
 
 def rerun_tasks(*, tasks: TaskQuerySet) -> int:

@@ -542,7 +542,8 @@ def test_the_failed_agent_list_runs_a_constant_number_of_queries(
 ) -> None:
     task = _tasks(_job())[0]
     task.failed_in_agents.add(*AgentFactory.create_batch(agents))
-    with django_assert_num_queries(3):
+    # The task (with its job, in one query), then its agents.
+    with django_assert_num_queries(2):
         response = agent_client.get(_failed_url(task))
     assert len(response.json()) == agents
 
@@ -642,3 +643,23 @@ def test_agents_cannot_remove_failed_agents(agent_client) -> None:
     assert response.status_code == 401
     _error(response)
     assert task.failed_in_agents.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "queries"),
+    [
+        # The task with its job and agent; the UPDATE in a transaction
+        # (BEGIN, UPDATE, COMMIT); the refreshed row.
+        ({"progress": 0.5}, 5),
+        # Plus the job's state: its task counts, then the job's UPDATE.
+        ({"state": "running"}, 7),
+    ],
+)
+def test_an_agent_report_costs_a_fixed_number_of_queries(
+    agent_client, django_assert_num_queries, body, queries
+) -> None:
+    task = _tasks(_job(frames=50))[0]
+    _assign(task, AgentFactory.create())
+    with django_assert_num_queries(queries):
+        response = _report(agent_client, task, body)
+    assert response.status_code == 200

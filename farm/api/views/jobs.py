@@ -119,14 +119,21 @@ def find_task(
 ) -> Task:
     """Task ``task_value`` of the job ``job_value``, or 404.
 
-    A task of another job is not found either.
+    A task of another job is not found either. With a numeric job and task
+    (what the agent sends) this is one query; a job given by title, or by a
+    number that is a title, costs one more.
     """
+    if queryset is None:
+        queryset = Task.objects.all()
+    pk = parse_id(task_value)
+    job_pk = parse_id(job_value)
+    if pk is not None and job_pk is not None:
+        task = queryset.filter(job_id=job_pk, pk=pk).first()
+        if task is not None:
+            return task
     job = find_job(job_value, Job.objects.only("pk", "title", "user_id"))
     task = None
-    pk = parse_id(task_value)
     if pk is not None:
-        if queryset is None:
-            queryset = Task.objects.all()
         task = queryset.filter(job_id=job.pk, pk=pk).first()
     if task is None:
         raise NotFound(f"task {task_value!r} not found in job {job.title!r}")
@@ -143,11 +150,6 @@ def find_agent(value: uuid.UUID | str) -> Agent:
     if agent is None:
         raise NotFound(f"agent {str(value)!r} not found")
     return agent
-
-
-def _task_detail(pk: int) -> dict[str, Any]:
-    task = Task.objects.select_related("job", "agent").get(pk=pk)
-    return cast(dict[str, Any], TaskSerializer(task).data)
 
 
 # --- jobs --------------------------------------------------------------------
@@ -268,7 +270,7 @@ class SingleTaskView(APIView):
     @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
     def post(self, request: Request, job: str, task_id: str) -> Response:
         """Apply a state, error, progress, agent or start-time report; 200."""
-        task = find_task(job, task_id)
+        task = find_task(job, task_id, Task.objects.select_related("job", "agent"))
         serializer = TaskUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -284,7 +286,9 @@ class SingleTaskView(APIView):
             agent=agent,
             agent_report=True,
         )
-        return Response(_task_detail(task.pk))
+        # update_task refreshed the row; the job and agent come along from
+        # the first query unless the agent changed.
+        return Response(TaskSerializer(task).data)
 
 
 @extend_schema(parameters=[JOB_PARAMETER, TASK_PARAMETER])
