@@ -8,24 +8,32 @@ Usage (PostgreSQL recommended; the database is migrated and filled):
 Starts ``manage.py runmaster`` (gunicorn) on a free 127.0.0.1 port, then:
 1. ``POST /api/v1/jobs/`` with each frame count, as an admin with a token,
    timing the request;
-2. ``--clients`` threads posting task updates (``{"progress": p}``, what the
-   agent sends as R10) for ``--seconds``, each on its own keep-alive session,
-   and reports requests per second and latency percentiles.
+2. ``--clients`` concurrent keep-alive connections for ``--seconds`` each, of
+   agent heartbeats (``POST /agents/<id>``, R2) and of task updates
+   (``POST /jobs/<j>/tasks/<t>``, R10), reporting requests per second and
+   latency percentiles. With ``wrk`` installed (``apt-get install wrk``, as
+   the original's figures were taken) it generates the load; otherwise Python
+   threads do, which cost CPU the server then lacks on a small machine.
 Talks only to 127.0.0.1 and stops the server when done.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import re
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -100,6 +108,41 @@ def _hammer(
             errors.append(response.status_code)
 
 
+def _wrk(url: str, body: str, args: argparse.Namespace) -> str:
+    """Run wrk with a POST of ``body``; its requests/s and latency percentiles."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(body)}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            'wrk.headers["User-Agent"] = "PyFarm/1.0 (agent)"\n'
+        )
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{args.clients}",
+            f"-d{int(args.seconds)}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    Path(script.name).unlink()
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.MULTILINE))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return (
+        f"{float(rate.group(1)) if rate else 0:.0f} req/s, "
+        f"p50 {percentiles.get('50')}, p90 {percentiles.get('90')}, "
+        f"p99 {percentiles.get('99')}, non-2xx {errors.group(1) if errors else 0}"
+    )
+
+
 def main() -> None:
     """Run the benchmark; see the module docstring."""
     parser = argparse.ArgumentParser()
@@ -151,6 +194,35 @@ def main() -> None:
             job_ids.append(response.json()["id"])
         tasks = admin.get(f"{base}/jobs/{job_ids[0]}/tasks/", timeout=60).json()
         targets = [(job_ids[0], task["id"]) for task in tasks[:1000]]
+        agent_id = str(uuid.uuid4())
+        registration = {
+            "id": agent_id,
+            "hostname": "bench-agent",
+            "port": 50000,
+            "cpus": 8,
+            "ram": 16384,
+            "free_ram": 8000,
+            "remote_ip": "10.9.8.7",
+            "state": "online",
+        }
+        requests.post(
+            f"{base}/agents/", json=registration, timeout=30
+        ).raise_for_status()
+        if shutil.which("wrk"):
+            heartbeat = (
+                '{"state": "running", "free_ram": 7000, "current_assignments": {}}'
+            )
+            job_id, task_id = targets[0]
+            for label, url, body in (
+                ("agent heartbeats", f"{base}/agents/{agent_id}", heartbeat),
+                (
+                    "task updates",
+                    f"{base}/jobs/{job_id}/tasks/{task_id}",
+                    '{"progress": 0.5}',
+                ),
+            ):
+                print(f"{label}, {args.clients} connections: {_wrk(url, body, args)}")
+            return
 
         latencies: list[float] = []
         errors: list[int] = []

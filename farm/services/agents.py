@@ -12,12 +12,14 @@ import tempfile
 import uuid
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from farm.choices import AgentState, WorkState
@@ -226,13 +228,18 @@ def _apply_report(agent: Agent, report: AgentReport, *, created: bool) -> None:
     if created:
         agent.save(force_insert=True)
     else:
-        agent.save(update_fields=[*fields, "last_heard_from"])
+        changes: dict[str, Any] = {**fields, "last_heard_from": agent.last_heard_from}
         if state is not None:
-            # Conditional on the stored state: an admin's "disabled" wins over
-            # whatever the agent reports, even when both happen at once.
-            Agent.objects.filter(pk=agent.pk).exclude(
-                state=AgentState.DISABLED
-            ).set_state(state)
+            # Conditional on the stored state, in the same statement: an
+            # admin's "disabled" wins over whatever the agent reports, even
+            # when both happen at once. One UPDATE keeps the row locked for
+            # the shortest time; heartbeats of one agent queue up on it.
+            changes["state"] = Case(
+                When(state=AgentState.DISABLED, then=F("state")),
+                default=Value(state),
+            )
+        Agent.objects.filter(pk=agent.pk).update(**changes)
+        if state is not None:
             agent.refresh_from_db(fields=["state"])
 
     if report.mac_addresses is not None:
@@ -283,7 +290,12 @@ def update_agent(*, agent: Agent, report: AgentReport) -> Agent:
     disabled agent stays disabled whatever state it reports.
     """
     check_farm_name(report.farm_name)
-    with transaction.atomic():
+    # A plain heartbeat is one UPDATE, atomic by itself; a report with MAC
+    # addresses, disks or GPUs writes several tables and needs a transaction.
+    has_lists = any(
+        value is not None for value in (report.mac_addresses, report.disks, report.gpus)
+    )
+    with transaction.atomic() if has_lists else nullcontext():
         _apply_report(agent, report, created=False)
     return agent
 
