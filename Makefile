@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test venv migrate lint pytest clean
+.PHONY: run test venv migrate setup lint pytest clean
 
 # The virtualenv, rebuilt whenever a requirements file changes.
 $(STAMP): requirements/base.txt requirements/test.txt requirements/dev.txt setup.cfg pyproject.toml
@@ -20,8 +20,13 @@ venv: $(STAMP)
 migrate: venv
 	$(BIN)/python manage.py migrate --no-input
 
-# Serve the master on the embedded defaults (SQLite) at http://127.0.0.1:5000/.
-run: migrate
+# The tables, then the periodic tasks missing from the database.
+setup: migrate
+	$(BIN)/python manage.py setup_periodic_tasks
+
+# Serve the master on the embedded defaults (SQLite database, filesystem
+# broker) at http://127.0.0.1:5000/: web server, Celery worker and beat.
+run: setup
 	$(BIN)/python manage.py runmaster
 
 lint: venv
@@ -32,12 +37,19 @@ lint: venv
 	$(BIN)/mypy .
 
 # Everything CI runs: lint, then the whole suite on a throwaway PostgreSQL 15
-# (with coverage) and again on SQLite.
+# (with coverage) and again on SQLite; both with a throwaway Redis for the
+# broker tests (PYFARM_TEST_REDIS_URL) and an embedded-broker folder of their
+# own, never the one of a master running on this machine.
 test: lint
 	@set -e; \
 	pgdir=$$(mktemp -d); \
-	trap '.ci/postgres stop "$$pgdir"; rm -rf "$$pgdir"' EXIT; \
+	redisdir=$$(mktemp -d); \
+	trap '.ci/redis stop "$$redisdir"; rm -rf "$$redisdir"; .ci/postgres stop "$$pgdir"; rm -rf "$$pgdir"' EXIT; \
 	url=$$(.ci/postgres start "$$pgdir"); \
+	PYFARM_TEST_REDIS_URL=$$(.ci/redis start "$$redisdir"); \
+	PYFARM_SCHEDULER_BROKER_DIR=$$redisdir/broker; \
+	export PYFARM_TEST_REDIS_URL PYFARM_SCHEDULER_BROKER_DIR; \
+	echo "== Redis for the broker tests: $$PYFARM_TEST_REDIS_URL"; \
 	echo "== test suite on PostgreSQL ($$url)"; \
 	PYFARM_DATABASE_URI=$$url $(BIN)/pytest -n 2 --dist=loadscope --cov --cov-report=term $(PYTEST_ARGS); \
 	echo "== test suite on SQLite"; \

@@ -141,6 +141,7 @@ ENVIRONMENT_OVERRIDES: dict[str, tuple[str, Parser]] = {
     # Not in the original: production needs these without a file.
     "debug": ("PYFARM_DEBUG", parse_bool),
     "agent_networks": ("PYFARM_AGENT_NETWORKS", parse_list),
+    "scheduler_broker_dir": ("PYFARM_SCHEDULER_BROKER_DIR", parse_str),
 }
 
 # Overrides that may also come from a file (``<VARIABLE>_FILE``).

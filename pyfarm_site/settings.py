@@ -172,11 +172,36 @@ SERVER_EMAIL = PYFARM["from_email"]
 # Celery (scheduler)
 # ---------------------------------------------------------------------------
 
+# The broker: by default kombu's filesystem transport, a directory shared by
+# the processes of one machine (no server to run); Redis in production.
 CELERY_BROKER_URL = PYFARM["scheduler_broker"]
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if CELERY_BROKER_URL.startswith("filesystem:"):
+    _BROKER_DIR = PYFARM["scheduler_broker_dir"]
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Producers write and consumers read the same folder (the folders are
+        # created by pyfarm_site.celery).
+        "data_folder_in": f"{_BROKER_DIR}/queue",
+        "data_folder_out": f"{_BROKER_DIR}/queue",
+        "control_folder": f"{_BROKER_DIR}/control",
+        # The transport polls the folder; short tasks want a short wait.
+        "polling_interval": 0.2,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TIMEZONE = TIME_ZONE
+# Tasks record their effects in the database: no result backend.
+CELERY_TASK_IGNORE_RESULT = True
+# Short, idempotent tasks: acknowledge after running (a worker that dies
+# mid-task leaves it to another), and reserve one message at a time so that
+# a long task does not hold back short ones queued behind it.
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+# Periodic tasks live in the database (scheduling/schedules.py,
+# `manage.py setup_periodic_tasks`), never in CELERY_BEAT_SCHEDULE.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # ---------------------------------------------------------------------------

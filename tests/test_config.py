@@ -27,7 +27,7 @@ from pyfarm_site.config import (
 DOCUMENTED_KEYS = {
     "debug": True,
     "database": "sqlite:///pyfarm.sqlite",
-    "scheduler_broker": "redis://",
+    "scheduler_broker": "filesystem://",
     "base_url": "http://127.0.0.1:5000/",
     "secret_key": "pyfarm",
     "api_prefix": "/api/v1",

@@ -16,6 +16,10 @@ from pyfarm_site.conf import farm_config
 from pyfarm_site.processes import ProcessGroup, ProcessSpec
 from pyfarm_site.tables import create_all_tables, database_name, drop_all_tables
 
+#: Worker processes of the Celery worker: scheduler tasks are short and wait
+#: mostly on the database and on agents, so a few run side by side.
+DEFAULT_CONCURRENCY = 4
+
 
 def listen_address() -> str:
     """``flask_listen_address`` with the port of ``base_url`` (5000 by default)."""
@@ -23,8 +27,19 @@ def listen_address() -> str:
     return f"{farm_config('flask_listen_address')}:{port}"
 
 
-def master_processes(*, bind: str, dev: bool, workers: int) -> list[ProcessSpec]:
-    """The processes of the master: the web server (scheduler: issue #4)."""
+def master_processes(
+    *,
+    bind: str,
+    dev: bool,
+    workers: int,
+    scheduler: bool = True,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[ProcessSpec]:
+    """The processes of the master: the web server, then a Celery worker and beat.
+
+    Without ``scheduler``, only the web server (the worker and beat then run
+    elsewhere, e.g. on another host with the same configuration).
+    """
     manage = str(settings.BASE_DIR / "manage.py")
     if dev:
         web = [sys.executable, manage, "runserver", bind]
@@ -45,13 +60,43 @@ def master_processes(*, bind: str, dev: bool, workers: int) -> list[ProcessSpec]
             "--chdir",
             str(settings.BASE_DIR),
         ]
-    return [ProcessSpec("web", web)]
+    specs = [ProcessSpec("web", web)]
+    if scheduler:
+        celery = [sys.executable, "-m", "celery", "-A", "pyfarm_site"]
+        specs += [
+            ProcessSpec(
+                "worker",
+                [
+                    *celery,
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    str(concurrency),
+                ],
+            ),
+            ProcessSpec(
+                "beat",
+                [
+                    *celery,
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--scheduler",
+                    "django_celery_beat.schedulers:DatabaseScheduler",
+                ],
+            ),
+        ]
+    return specs
 
 
 class Command(BaseCommand):
     """Run the master: prepare the database, then serve until stopped."""
 
-    help = "Runs the PyFarm master (web server; a WSGI server unless --dev)."
+    help = (
+        "Runs the PyFarm master: the web server (a WSGI server unless --dev), "
+        "a Celery worker and beat, started and stopped together."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -88,8 +133,23 @@ class Command(BaseCommand):
             action="store_true",
             help="Use Django's development server instead.",
         )
+        parser.add_argument(
+            "--no-scheduler",
+            action="store_true",
+            help="Run the web server only, without the Celery worker and beat.",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=DEFAULT_CONCURRENCY,
+            help=f"Processes of the Celery worker (default {DEFAULT_CONCURRENCY}).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
+        if options["concurrency"] < 1:
+            raise CommandError("--concurrency must be at least 1")
         drop = options["drop_all"] or farm_config("dev_db_drop_all")
         create = options["create_all"] or farm_config("dev_db_create_all") or drop
         if drop:
@@ -107,8 +167,7 @@ class Command(BaseCommand):
         if create:
             create_all_tables()
             self.stdout.write("Tables are created and up to date.")
-        if options["workers"] < 1:
-            raise CommandError("--workers must be at least 1")
+            call_command("setup_periodic_tasks", stdout=self.stdout)
 
         env = dict(os.environ)
         if options["allow_agent_loopback_addresses"]:
@@ -117,7 +176,11 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
         bind = options["bind"] or listen_address()
         specs = master_processes(
-            bind=bind, dev=options["dev"], workers=options["workers"]
+            bind=bind,
+            dev=options["dev"],
+            workers=options["workers"],
+            scheduler=not options["no_scheduler"],
+            concurrency=options["concurrency"],
         )
         self.stdout.write(f"PyFarm master on http://{bind}/ (Ctrl+C to stop)")
         self.stdout.flush()
