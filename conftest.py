@@ -106,3 +106,15 @@ def anonymous_client(db: None) -> APIClient:
     from rest_framework.test import APIClient
 
     return APIClient(REMOTE_ADDR=OUTSIDE_ADDRESS)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _in_memory_broker() -> None:
+    """Messages sent by tests stay in this process.
+
+    A test that calls ``.delay()`` without patching it must not drop messages
+    into the broker folder (or Redis) of a master running on the same machine.
+    """
+    from pyfarm_site.celery import app
+
+    app.conf.broker_url = "memory://"
