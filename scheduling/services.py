@@ -1,0 +1,683 @@
+"""One scheduler tick: load a snapshot of the farm, plan, apply the plan.
+
+`load_snapshot` reads what `scheduling.algorithm.plan` decides on in a fixed
+number of queries (eleven), whatever the number of agents, queues, jobs and
+tasks: plain ``values_list`` rows, no model instances, no query per row.
+`apply_plan` writes the plan back with row locks and conditional updates, in
+four statements per chunk of up to 500 assignments, so that two ticks running
+at once (two workers, two hosts) never give one task to two agents nor two
+assignments to one agent. `run_tick` does both; the Celery
+task ``scheduling.assign_tasks`` and ``manage.py assign_tasks`` call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, Exists, OuterRef, QuerySet, UUIDField, Value, When
+from django.db.models.expressions import Combinable
+
+from farm.choices import AVAILABLE_AGENT_STATES, WorkState
+from farm.models import (
+    Agent,
+    Job,
+    JobQueue,
+    JobSoftwareRequirement,
+    JobTagRequirement,
+    JobTypeSoftwareRequirement,
+    Task,
+)
+from pyfarm_site.conf import farm_config
+from scheduling.algorithm import (
+    AgentSnapshot,
+    Assignment,
+    JobSnapshot,
+    Plan,
+    QueueSnapshot,
+    Snapshot,
+    SoftwareRequirement,
+    TaskSnapshot,
+    plan,
+)
+from scheduling.tasks.sending import send_assignment
+
+__all__ = [
+    "AssignmentLine",
+    "TickResult",
+    "apply_plan",
+    "describe_assignments",
+    "load_snapshot",
+    "run_tick",
+]
+
+logger = logging.getLogger(__name__)
+
+_OPEN_STATES = [WorkState.QUEUED, WorkState.RUNNING]
+_RUNNABLE_JOB_STATES = [WorkState.QUEUED, WorkState.RUNNING]
+_AVAILABLE = sorted(AVAILABLE_AGENT_STATES)
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def _idle_agents() -> QuerySet[Agent]:
+    """Agents that may get work: online or running, with no open task.
+
+    An open task is a queued task assigned to the agent (sent or about to
+    be) or a running one; as in the original, such an agent gets nothing
+    more until it is done.
+    """
+    open_tasks = Task.objects.filter(agent=OuterRef("pk"), state__in=_OPEN_STATES)
+    return Agent.objects.filter(state__in=_AVAILABLE).filter(~Exists(open_tasks))
+
+
+def _runnable_jobs() -> QuerySet[Job]:
+    """Jobs the planner may consider.
+
+    Queued or running (so not paused), not hidden, not flagged for deletion.
+    """
+    return Job.objects.filter(
+        state__in=_RUNNABLE_JOB_STATES, hidden=False, to_be_deleted=False
+    )
+
+
+def _parents_done() -> Combinable:
+    """True for a job (``OuterRef("pk")``) whose parent jobs are all done."""
+    blocking = Job.parents.through.objects.filter(from_job=OuterRef("pk")).exclude(
+        to_job__state=WorkState.DONE
+    )
+    return ~Exists(blocking)
+
+
+def _capacity(
+    cpus: int,
+    ram: int,
+    free_ram: int,
+    cpu_allocation: float,
+    ram_allocation: float,
+    *,
+    use_total_ram: bool,
+) -> tuple[float, int]:
+    """An idle agent's cpus and RAM (MB) that work may use.
+
+    ``cpu_allocation`` and ``ram_allocation`` are the shares of the installed
+    cpus and RAM that work may take. The RAM is further bounded by what the
+    agent last reported free, unless ``use_total_ram_for_scheduling``. Only
+    idle agents are loaded, so no running work is left to subtract.
+    """
+    ram_cap = math.floor(ram * ram_allocation)
+    usable_ram = ram_cap if use_total_ram else min(free_ram, ram_cap)
+    return cpus * cpu_allocation, max(usable_ram, 0)
+
+
+def _load_agents(idle: QuerySet[Agent]) -> tuple[AgentSnapshot, ...]:
+    """Idle agents with their capacity, tags and software (three queries)."""
+    use_total_ram = bool(farm_config("use_total_ram_for_scheduling"))
+    rows = list(
+        idle.order_by().values_list(
+            "pk", "cpus", "ram", "free_ram", "cpu_allocation", "ram_allocation"
+        )
+    )
+    idle_ids = idle.order_by().values("pk")
+    tags: dict[str, set[str]] = {}
+    for agent_id, tag in (
+        Agent.tags.through.objects.filter(agent_id__in=idle_ids)
+        .order_by()
+        .values_list("agent_id", "tag__tag")
+    ):
+        tags.setdefault(str(agent_id), set()).add(tag)
+    software: dict[str, set[tuple[str, int]]] = {}
+    for agent_id, name, rank in (
+        Agent.software_versions.through.objects.filter(agent_id__in=idle_ids)
+        .order_by()
+        .values_list(
+            "agent_id", "softwareversion__software__software", "softwareversion__rank"
+        )
+    ):
+        software.setdefault(str(agent_id), set()).add((name, rank))
+    agents = []
+    for pk, cpus, ram, reported_ram, cpu_allocation, ram_allocation in rows:
+        key = str(pk)
+        free_cpus, free_ram = _capacity(
+            cpus,
+            ram,
+            reported_ram,
+            cpu_allocation,
+            ram_allocation,
+            use_total_ram=use_total_ram,
+        )
+        agents.append(
+            AgentSnapshot(
+                id=key,
+                cpus=cpus,
+                free_cpus=free_cpus,
+                total_ram=ram,
+                free_ram=free_ram,
+                idle=True,
+                tags=frozenset(tags.get(key, ())),
+                software=frozenset(software.get(key, ())),
+            )
+        )
+    return tuple(agents)
+
+
+def _busy_agents(
+    parents: dict[int, int | None],
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Distinct busy agents per job and per queue subtree (one query).
+
+    An agent counts for a job when it is online or running and has an open
+    task of the job; it counts for a queue when that job is in the queue or
+    anywhere below it (``parents``: queue id -> parent id). One grouped
+    query gives the (job, queue, agent) triples; the sums are made here.
+    """
+    triples = (
+        Task.objects.filter(
+            state__in=_OPEN_STATES,
+            agent__isnull=False,
+            agent__state__in=_AVAILABLE,
+        )
+        .order_by()
+        .values_list("job_id", "job__queue_id", "agent_id")
+        .distinct()
+    )
+    per_job: dict[int, set[object]] = {}
+    per_queue: dict[int, set[object]] = {}
+    for job_id, job_queue_id, agent_id in triples:
+        per_job.setdefault(job_id, set()).add(agent_id)
+        queue_id: int | None = job_queue_id
+        seen: set[int] = set()
+        while queue_id is not None and queue_id not in seen:
+            seen.add(queue_id)  # a cycle in bad data must not loop forever
+            per_queue.setdefault(queue_id, set()).add(agent_id)
+            queue_id = parents.get(queue_id)
+    return (
+        {job_id: len(agents) for job_id, agents in per_job.items()},
+        {queue_id: len(agents) for queue_id, agents in per_queue.items()},
+    )
+
+
+def _merge_software(
+    requirements: Iterable[tuple[str, int | None, int | None]],
+) -> tuple[SoftwareRequirement, ...]:
+    """One requirement per software, the intersection of the bounds given.
+
+    A job runs one version of a software, so that version must satisfy the
+    job type version's bounds and the job's own at once.
+    """
+    bounds: dict[str, tuple[int | None, int | None]] = {}
+    for name, low, high in requirements:
+        if name in bounds:
+            old_low, old_high = bounds[name]
+            low = (
+                old_low
+                if low is None
+                else low
+                if old_low is None
+                else max(low, old_low)
+            )
+            high = (
+                old_high
+                if high is None
+                else high
+                if old_high is None
+                else min(high, old_high)
+            )
+        bounds[name] = (low, high)
+    return tuple(
+        SoftwareRequirement(name, low, high)
+        for name, (low, high) in sorted(bounds.items())
+    )
+
+
+def _load_jobs(
+    jobs: QuerySet[Job], job_agents: dict[int, int]
+) -> tuple[JobSnapshot, ...]:
+    """Runnable jobs with requirements, tasks and failed-on agents (six queries).
+
+    Tasks are loaded only for jobs whose parents are all done: the others
+    are listed with ``parents_done`` False and no tasks, as they get nothing.
+    """
+    rows = list(
+        jobs.order_by().values(
+            "pk",
+            "queue_id",
+            "priority",
+            "weight",
+            "minimum_agents",
+            "maximum_agents",
+            "state",
+            "time_submitted",
+            "cpus",
+            "ram",
+            "batch",
+            "by",
+            "jobtype_version_id",
+            "jobtype_version__max_batch",
+            "jobtype_version__batch_contiguous",
+            parents_done=_parents_done(),
+        )
+    )
+    job_ids = jobs.order_by().values("pk")
+    ready_ids = jobs.filter(_parents_done()).order_by().values("pk")
+
+    required: dict[int, set[str]] = {}
+    forbidden: dict[int, set[str]] = {}
+    for job_id, tag, negate in (
+        JobTagRequirement.objects.filter(job_id__in=job_ids)
+        .order_by()
+        .values_list("job_id", "tag__tag", "negate")
+    ):
+        (forbidden if negate else required).setdefault(job_id, set()).add(tag)
+
+    software_columns = ("software__software", "min_version__rank", "max_version__rank")
+    job_software: dict[int, list[tuple[str, int | None, int | None]]] = {}
+    for job_id, *requirement in (
+        JobSoftwareRequirement.objects.filter(job_id__in=job_ids)
+        .order_by()
+        .values_list("job_id", *software_columns)
+    ):
+        job_software.setdefault(job_id, []).append(tuple(requirement))  # type: ignore[arg-type]
+    version_software: dict[int, list[tuple[str, int | None, int | None]]] = {}
+    for version_id, *requirement in (
+        JobTypeSoftwareRequirement.objects.filter(
+            jobtype_version_id__in=jobs.order_by().values("jobtype_version_id")
+        )
+        .order_by()
+        .values_list("jobtype_version_id", *software_columns)
+    ):
+        version_software.setdefault(version_id, []).append(tuple(requirement))  # type: ignore[arg-type]
+
+    runnable_tasks = Task.objects.filter(
+        job_id__in=ready_ids,
+        state=WorkState.QUEUED,
+        agent__isnull=True,
+        hidden=False,
+    )
+    failed_on: dict[int, set[str]] = {}
+    for task_id, agent_id in (
+        Task.failed_in_agents.through.objects.filter(
+            task_id__in=runnable_tasks.order_by().values("pk")
+        )
+        .order_by()
+        .values_list("task_id", "agent_id")
+    ):
+        failed_on.setdefault(task_id, set()).add(str(agent_id))
+    tasks: dict[int, list[TaskSnapshot]] = {}
+    for task_id, job_id, frame, tile in runnable_tasks.order_by().values_list(
+        "pk", "job_id", "frame", "tile"
+    ):
+        tasks.setdefault(job_id, []).append(
+            TaskSnapshot(
+                id=task_id,
+                frame=frame,
+                tile=tile,
+                failed_on=frozenset(failed_on.get(task_id, ())),
+            )
+        )
+
+    snapshots = []
+    for row in rows:
+        job_id = row["pk"]
+        snapshots.append(
+            JobSnapshot(
+                id=job_id,
+                queue_id=row["queue_id"],
+                priority=row["priority"],
+                weight=row["weight"],
+                minimum_agents=row["minimum_agents"],
+                maximum_agents=row["maximum_agents"],
+                assigned_agents=job_agents.get(job_id, 0),
+                state=row["state"],
+                time_submitted=row["time_submitted"].timestamp(),
+                cpus=row["cpus"],
+                ram=row["ram"],
+                batch=row["batch"],
+                max_batch=row["jobtype_version__max_batch"],
+                batch_contiguous=row["jobtype_version__batch_contiguous"],
+                by=Decimal(row["by"]),
+                required_tags=frozenset(required.get(job_id, ())),
+                forbidden_tags=frozenset(forbidden.get(job_id, ())),
+                software=_merge_software(
+                    [
+                        *version_software.get(row["jobtype_version_id"], ()),
+                        *job_software.get(job_id, ()),
+                    ]
+                ),
+                parents_done=row["parents_done"],
+                tasks=tuple(tasks.get(job_id, ())),
+            )
+        )
+    return tuple(snapshots)
+
+
+def load_snapshot() -> Snapshot:
+    """What one tick decides on, read in eleven queries whatever the farm's size.
+
+    Agents: the idle ones (`_idle_agents`) with their capacity after the
+    allocation factors, tags and software ranks. Queues: the whole tree with
+    the distinct busy agents of each subtree. Jobs: the runnable ones (queued
+    or running, not hidden, not flagged for deletion; paused jobs are left
+    out), with their merged requirements, busy agent counts and, when their
+    parents are done, their queued unassigned visible tasks with the agents
+    each already failed on.
+    """
+    queue_rows = list(
+        JobQueue.objects.order_by().values(
+            "pk", "parent_id", "priority", "weight", "minimum_agents", "maximum_agents"
+        )
+    )
+    job_agents, queue_agents = _busy_agents(
+        {row["pk"]: row["parent_id"] for row in queue_rows}
+    )
+    queues = tuple(
+        QueueSnapshot(
+            id=row["pk"],
+            parent_id=row["parent_id"],
+            priority=row["priority"],
+            weight=row["weight"],
+            minimum_agents=row["minimum_agents"],
+            maximum_agents=row["maximum_agents"],
+            assigned_agents=queue_agents.get(row["pk"], 0),
+        )
+        for row in queue_rows
+    )
+    return Snapshot(
+        agents=_load_agents(_idle_agents()),
+        queues=queues,
+        jobs=_load_jobs(_runnable_jobs(), job_agents),
+        prefer_running_jobs=bool(farm_config("queue_prefer_running_jobs")),
+    )
+
+
+# --------------------------------------------------------------------------
+# Applying
+# --------------------------------------------------------------------------
+
+
+#: Assignments applied per transaction, and their tasks at most: bounds the
+#: locks held at once and the parameters of one statement (SQLite's limit).
+CHUNK_ASSIGNMENTS = 500
+CHUNK_TASKS = 5000
+
+
+class _PartialClaimError(Exception):
+    """Raised inside a chunk's transaction to roll it back."""
+
+
+def _chunks(assignments: Iterable[Assignment]) -> Iterable[list[Assignment]]:
+    """The assignments in chunks of bounded assignment and task counts."""
+    chunk: list[Assignment] = []
+    tasks = 0
+    for assignment in assignments:
+        if chunk and (
+            len(chunk) >= CHUNK_ASSIGNMENTS
+            or tasks + len(assignment.task_ids) > CHUNK_TASKS
+        ):
+            yield chunk
+            chunk, tasks = [], 0
+        chunk.append(assignment)
+        tasks += len(assignment.task_ids)
+    if chunk:
+        yield chunk
+
+
+def _claim(chunk: Sequence[Assignment]) -> list[Assignment]:
+    """Give the chunk's tasks to their agents; returns the assignments applied.
+
+    Runs inside the caller's transaction, in four statements whatever the
+    chunk's size. The agent rows are locked first (``skip_locked``: an agent
+    another tick is assigning right now is left to it), and only then are
+    they checked for open tasks, in a separate statement: under READ
+    COMMITTED that statement sees whatever a tick that held a lock before
+    committed. The tasks are then locked the same way, still queued,
+    unassigned, visible and of a runnable job. An assignment is applied only
+    if its agent was locked and idle and every one of its tasks was locked:
+    never half a batch. Nothing ever waits for a lock, so two ticks cannot
+    deadlock. On SQLite, which has no row locks, the (IMMEDIATE) transaction
+    itself is the lock.
+    """
+    wanted_agents = {assignment.agent_id for assignment in chunk}
+    locked_agents = {
+        str(pk)
+        for pk in Agent.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=wanted_agents, state__in=_AVAILABLE)
+        .order_by()
+        .values_list("pk", flat=True)
+    }
+    if not locked_agents:
+        return []
+    busy = {
+        str(pk)
+        for pk in Task.objects.filter(
+            agent_id__in=locked_agents, state__in=_OPEN_STATES
+        )
+        .order_by()
+        .values_list("agent_id", flat=True)
+        .distinct()
+    }
+    candidates: list[Assignment] = []
+    seen_agents: set[str] = set()
+    seen_tasks: set[int] = set()
+    for assignment in chunk:
+        agent_id, batch = assignment.agent_id, set(assignment.task_ids)
+        if (
+            batch
+            and agent_id in locked_agents
+            and agent_id not in busy
+            and agent_id not in seen_agents
+            and not batch & seen_tasks
+        ):
+            candidates.append(assignment)
+            seen_agents.add(agent_id)
+            seen_tasks |= batch
+    if not candidates:
+        return []
+    locked_tasks = dict(
+        Task.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(
+            pk__in=seen_tasks,
+            state=WorkState.QUEUED,
+            agent__isnull=True,
+            hidden=False,
+            job__state__in=_RUNNABLE_JOB_STATES,
+            job__hidden=False,
+            job__to_be_deleted=False,
+        )
+        .order_by()
+        .values_list("pk", "job_id")
+    )
+    claimed = [
+        assignment
+        for assignment in candidates
+        if all(locked_tasks.get(pk) == assignment.job_id for pk in assignment.task_ids)
+    ]
+    if not claimed:
+        return []
+    task_ids = [pk for assignment in claimed for pk in assignment.task_ids]
+    updated = Task.objects.filter(
+        pk__in=task_ids, state=WorkState.QUEUED, agent__isnull=True
+    ).update(
+        agent_id=Case(
+            *(
+                When(
+                    pk__in=assignment.task_ids,
+                    then=Value(uuid.UUID(assignment.agent_id), UUIDField()),
+                )
+                for assignment in claimed
+            ),
+            output_field=UUIDField(),
+        ),
+        sent_to_agent=False,
+    )
+    if updated != len(task_ids):
+        # Cannot happen while the rows are locked; never leave half a batch.
+        raise _PartialClaimError
+    return claimed
+
+
+def apply_plan(plan: Plan | Sequence[Assignment]) -> list[Assignment]:
+    """Write the planned assignments; returns those that were applied.
+
+    Chunks of assignments are applied in one transaction each (`_claim`):
+    four statements per chunk of up to `CHUNK_ASSIGNMENTS`, none per
+    assignment or task. An assignment whose agent is locked by another tick,
+    no longer available or busy, or one of whose tasks was taken, hidden or
+    whose job stopped being runnable since the snapshot, is skipped whole;
+    the next tick plans again. After the commit, each agent that got work is
+    sent its tasks (``send_assignment``, once per agent).
+    """
+    applied: list[Assignment] = []
+    for chunk in _chunks(plan):
+        try:
+            with transaction.atomic():
+                claimed = _claim(chunk)
+                for assignment in claimed:
+                    agent_id = assignment.agent_id
+                    transaction.on_commit(
+                        lambda agent_id=agent_id: send_assignment.delay(agent_id)  # type: ignore[misc]
+                    )
+        except _PartialClaimError:
+            logger.warning("a chunk of %d assignments was rolled back", len(chunk))
+            continue
+        applied.extend(claimed)
+    return applied
+
+
+# --------------------------------------------------------------------------
+# A tick
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class TickResult:
+    """What one tick saw and did, for logs, the command and the Celery result.
+
+    Times are in milliseconds. ``planned`` is the plan, ``applied`` what was
+    written (nothing with ``dry_run``).
+    """
+
+    dry_run: bool
+    agents: int
+    jobs: int
+    tasks: int
+    planned: list[Assignment] = field(default_factory=list)
+    applied: list[Assignment] = field(default_factory=list)
+    load_ms: float = 0.0
+    plan_ms: float = 0.0
+    apply_ms: float = 0.0
+
+    @property
+    def skipped(self) -> int:
+        """Planned assignments that were not applied (0 on a dry run)."""
+        return 0 if self.dry_run else len(self.planned) - len(self.applied)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts and times as JSON-serialisable primitives."""
+        data = asdict(self)
+        for key in ("planned", "applied"):
+            data[key] = len(data[key])
+        data["skipped"] = self.skipped
+        return data
+
+
+def run_tick(*, dry_run: bool = False) -> TickResult:
+    """Load the farm, plan, and apply the plan unless ``dry_run``.
+
+    Safe to run concurrently with itself: `apply_plan` skips what another
+    tick took meanwhile, which the next tick plans again.
+    """
+    started = time.perf_counter()
+    snapshot = load_snapshot()
+    loaded = time.perf_counter()
+    decided = plan(snapshot)
+    planned = time.perf_counter()
+    applied = [] if dry_run else apply_plan(decided)
+    finished = time.perf_counter()
+    result = TickResult(
+        dry_run=dry_run,
+        agents=len(snapshot.agents),
+        jobs=len(snapshot.jobs),
+        tasks=sum(len(job.tasks) for job in snapshot.jobs),
+        planned=list(decided),
+        applied=applied,
+        load_ms=round((loaded - started) * 1000, 3),
+        plan_ms=round((planned - loaded) * 1000, 3),
+        apply_ms=round((finished - planned) * 1000, 3),
+    )
+    logger.info(
+        "tick%s: %d idle agents, %d jobs, %d tasks; %d planned, %d applied, "
+        "%d skipped; load %.1f ms, plan %.1f ms, apply %.1f ms",
+        " (dry run)" if dry_run else "",
+        result.agents,
+        result.jobs,
+        result.tasks,
+        len(result.planned),
+        len(result.applied),
+        result.skipped,
+        result.load_ms,
+        result.plan_ms,
+        result.apply_ms,
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class AssignmentLine:
+    """An assignment in words: agent host name, job title and task frames."""
+
+    hostname: str
+    job_title: str
+    frames: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} -> {self.job_title}: {', '.join(self.frames)}"
+
+
+def _frame_text(frame: Decimal, tile: int | None) -> str:
+    """A frame without trailing zeros (``10``, ``2.5``), with its tile if any."""
+    text = format(frame.normalize(), "f")
+    return text if tile is None else f"{text} (tile {tile})"
+
+
+def describe_assignments(assignments: Sequence[Assignment]) -> list[AssignmentLine]:
+    """Host names, job titles and frames of assignments, in three queries."""
+    hostnames = {
+        str(pk): hostname
+        for pk, hostname in Agent.objects.filter(
+            pk__in={a.agent_id for a in assignments}
+        )
+        .order_by()
+        .values_list("pk", "hostname")
+    }
+    titles = dict(
+        Job.objects.filter(pk__in={a.job_id for a in assignments})
+        .order_by()
+        .values_list("pk", "title")
+    )
+    frames = {
+        pk: _frame_text(frame, tile)
+        for pk, frame, tile in Task.objects.filter(
+            pk__in={pk for a in assignments for pk in a.task_ids}
+        )
+        .order_by()
+        .values_list("pk", "frame", "tile")
+    }
+    return [
+        AssignmentLine(
+            hostname=hostnames.get(a.agent_id, a.agent_id),
+            job_title=titles.get(a.job_id, str(a.job_id)),
+            frames=tuple(frames.get(pk, f"task {pk}") for pk in a.task_ids),
+        )
+        for a in assignments
+    ]
