@@ -118,3 +118,14 @@ def _in_memory_broker() -> None:
     from pyfarm_site.celery import app
 
     app.conf.broker_url = "memory://"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(settings: SettingsWrapper) -> None:
+    """Each test process has its own cache (the scheduler's debounce keys).
+
+    The configured cache is shared with a master running on the same machine.
+    """
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    }

@@ -333,3 +333,26 @@ def parse_database_url(key: str, url: str) -> dict[str, Any]:
         database["CONN_MAX_AGE"] = 60
         database["CONN_HEALTH_CHECKS"] = True
     return database
+
+
+def cache_settings(broker_url: str, broker_dir: str) -> dict[str, Any]:
+    """Django's default cache, shared by every process of the master.
+
+    It holds what processes must agree on (the scheduler's debounce of its
+    event-driven ticks). With a Redis broker it is that Redis server, which
+    every host reaches; with the embedded broker it is a folder beside the
+    broker's (``<scheduler_broker_dir>/cache``), shared by the processes of
+    one machine.
+    """
+    scheme = broker_url.partition("://")[0].lower()
+    if scheme in {"redis", "rediss"}:
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": broker_url,
+            # Apart from the broker's own keys in the same database.
+            "KEY_PREFIX": "pyfarm",
+        }
+    return {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(Path(broker_dir) / "cache"),
+    }

@@ -7,7 +7,13 @@ PYFARM_* environment variables). Nothing here reads the environment itself.
 
 from __future__ import annotations
 
-from pyfarm_site.config import BASE_DIR, as_timedelta, load_config, parse_database_url
+from pyfarm_site.config import (
+    BASE_DIR,
+    as_timedelta,
+    cache_settings,
+    load_config,
+    parse_database_url,
+)
 
 # ---------------------------------------------------------------------------
 # The farm's configuration
@@ -203,6 +209,18 @@ CELERY_ENABLE_UTC = True
 # Periodic tasks live in the database (scheduling/schedules.py,
 # `manage.py setup_periodic_tasks`), never in CELERY_BEAT_SCHEDULE.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# ---------------------------------------------------------------------------
+# Cache (shared by the master's processes)
+# ---------------------------------------------------------------------------
+
+# The broker's Redis server, or a folder beside the embedded broker's: the
+# scheduler debounces its event-driven ticks across processes through it.
+CACHES = {
+    "default": cache_settings(
+        PYFARM["scheduler_broker"], PYFARM["scheduler_broker_dir"]
+    ),
+}
 
 # ---------------------------------------------------------------------------
 # Logging

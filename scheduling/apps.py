@@ -8,3 +8,10 @@ class SchedulingConfig(AppConfig):
 
     name = "scheduling"
     verbose_name = "Scheduling"
+
+    def ready(self) -> None:
+        """Tick after the farm's events that free work or agents."""
+        from farm.signals import work_changed
+        from scheduling.triggers import on_work_changed
+
+        work_changed.connect(on_work_changed, dispatch_uid="scheduling.triggers")

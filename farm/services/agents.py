@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from farm.choices import AgentState, WorkState
+from farm.choices import AVAILABLE_AGENT_STATES, AgentState, WorkState
 from farm.models import (
     GPU,
     Agent,
@@ -33,6 +33,7 @@ from farm.models import (
 )
 from farm.models.agents import AgentQuerySet
 from farm.services.jobs import refresh_job_states
+from farm.signals import notify_work_changed
 from farm.validators import length_error
 from pyfarm_site.conf import farm_config
 
@@ -41,7 +42,10 @@ logger = logging.getLogger(__name__)
 
 def enable_agents(*, agents: AgentQuerySet) -> int:
     """Bring disabled agents back as online; returns how many changed."""
-    return agents.filter(state=AgentState.DISABLED).update(state=AgentState.ONLINE)
+    enabled = agents.filter(state=AgentState.DISABLED).update(state=AgentState.ONLINE)
+    if enabled:
+        notify_work_changed("agents enabled")
+    return enabled
 
 
 def disable_agents(*, agents: AgentQuerySet) -> int:
@@ -74,6 +78,7 @@ def requeue_agent_tasks(*, agent_ids: list, offline: bool = True) -> int:
                 state=AgentState.DISABLED
             ).set_state(AgentState.OFFLINE)
         refresh_job_states(job_ids=job_ids)
+        notify_work_changed("agent tasks requeued")
     return count
 
 
@@ -280,6 +285,7 @@ def register_agent(
         if agent is None:
             agent = Agent(id=agent_id or uuid.uuid4())
         _apply_report(agent, report, created=created)
+        notify_work_changed("agent registered")
     return agent, created
 
 
@@ -295,8 +301,11 @@ def update_agent(*, agent: Agent, report: AgentReport) -> Agent:
     has_lists = any(
         value is not None for value in (report.mac_addresses, report.disks, report.gpus)
     )
+    was_offline = agent.state == AgentState.OFFLINE
     with transaction.atomic() if has_lists else nullcontext():
         _apply_report(agent, report, created=False)
+    if was_offline and agent.state in AVAILABLE_AGENT_STATES:
+        notify_work_changed("agent back online")
     return agent
 
 

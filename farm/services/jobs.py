@@ -17,6 +17,7 @@ from django.utils import timezone
 from farm.choices import WorkState
 from farm.models import Job, Task, TaskTaskLogAssociation
 from farm.models.jobs import JobQuerySet
+from farm.signals import notify_work_changed
 
 # A job this large is a typo (a step of 0.0001 instead of 1), not a render.
 MAX_TASKS_PER_JOB = 1_000_000
@@ -183,6 +184,7 @@ def alter_frame_range(
             by=Decimal(str(by)).quantize(_FRAME_QUANTUM),
         )
         refresh_job_states(job_ids=[job.pk])
+        notify_work_changed("frame range changed")
 
 
 def _derived_state(counts: dict[str, int], current: str) -> str:
@@ -278,6 +280,7 @@ def unpause_jobs(*, jobs: JobQuerySet) -> int:
     with transaction.atomic():
         ids = jobs.unpause()
         refresh_job_states(job_ids=ids)
+        notify_work_changed("jobs resumed")
     return len(ids)
 
 
@@ -295,6 +298,7 @@ def rerun_jobs(*, jobs: JobQuerySet, failed_only: bool = False) -> int:
         count = tasks.rerun()
         if count:
             Job.objects.filter(pk__in=ids).update(completion_notify_sent=False)
+            notify_work_changed("jobs rerun")
         refresh_job_states(job_ids=ids)
     return count
 

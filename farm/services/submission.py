@@ -45,6 +45,7 @@ from farm.services.references import (
     tag_requirement_rows,
 )
 from farm.services.tags import find_or_create_tags
+from farm.signals import notify_work_changed
 from pyfarm_site.conf import farm_config
 
 
@@ -100,6 +101,7 @@ def create_job(
             subscription.job = job
         JobNotifiedUser.objects.bulk_create(subscriptions)
         create_tasks(job, keys)
+        notify_work_changed("job submitted")
     return job
 
 
@@ -305,6 +307,7 @@ def update_job(
             pause_jobs(jobs=jobs)
         elif state is not None:
             unpause_jobs(jobs=jobs)
+        notify_work_changed("job changed")
     job.refresh_from_db()
     return job
 

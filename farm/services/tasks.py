@@ -11,6 +11,7 @@ from farm.choices import WorkState
 from farm.models import Task
 from farm.models.tasks import TaskQuerySet
 from farm.services.jobs import refresh_job_states
+from farm.signals import notify_work_changed
 
 if TYPE_CHECKING:
     from farm.models import Agent
@@ -95,6 +96,8 @@ def update_task(
                 changed += assigned.update(agent=agent)
         if state_changed:
             refresh_job_states(job_ids=[task.job_id])
+            if state != WorkState.RUNNING:
+                notify_work_changed(f"task {state}")
     _reload(task)
     return bool(changed)
 
@@ -121,6 +124,7 @@ def rerun_tasks(*, tasks: TaskQuerySet) -> int:
         job_ids = list(tasks.values_list("job_id", flat=True).distinct())
         count = tasks.rerun()
         refresh_job_states(job_ids=job_ids)
+        notify_work_changed("tasks rerun")
     return count
 
 

@@ -6,6 +6,7 @@ before the name-or-id paths, so a job titled "schema" is reached by its id.
 """
 
 from farm.api.urls.base import legacy_paths
+from farm.api.views.explain import JobExplainView
 from farm.api.views.jobs import (
     JobIndexView,
     JobNotifiedUsersIndexView,
@@ -25,6 +26,7 @@ urlpatterns = [
     *legacy_paths("jobs/schema", JobSchemaView, "job-schema"),
     *legacy_paths("jobs/<str:job>", SingleJobView, "job-detail"),
     *legacy_paths("jobs/<str:job>/tasks/", JobTasksIndexView, "job-tasks"),
+    *legacy_paths("jobs/<str:job>/explain", JobExplainView, "job-explain"),
     *legacy_paths(_TASK, SingleTaskView, "job-task-detail"),
     *legacy_paths(
         f"{_TASK}/failed_on_agents/",

@@ -1,0 +1,139 @@
+"""Time one scheduler tick (load, plan, apply) on a generated farm.
+
+Usage (a scratch PostgreSQL database; it is migrated and filled):
+
+    PYFARM_DATABASE_URI=postgresql://... python benchmarks/tick.py small
+    PYFARM_DATABASE_URI=postgresql://... python benchmarks/tick.py large
+
+``small``: 200 idle agents, 50 jobs x 100 tasks in one queue (the original
+took 15.7 s and 166 SQL statements per agent). ``large``: 5,000 agents, 1,000
+jobs, 100,000 queued tasks in a queue tree of depth 3. Each tick is run
+``--repeat`` times on the same data, the assignments being undone (in one
+UPDATE) between runs; sending is patched out (no agent is contacted). Prints
+the best and median times of each phase and the SQL statements per tick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from unittest import mock
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pyfarm_site.settings")
+
+import django
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from farm.models import (  # noqa: E402
+    Agent,
+    Job,
+    JobQueue,
+    JobType,
+    JobTypeVersion,
+    Task,
+)
+from farm.services.jobs import create_tasks, task_keys  # noqa: E402
+
+SIZES = {"small": (200, 50, 100, 1), "large": (5000, 1000, 100, 3)}
+
+
+def _queues(depth: int) -> list[JobQueue]:
+    """A tree of ``depth`` levels, four children per queue; the leaves."""
+    level = [JobQueue.objects.create(name=f"bench-{uuid.uuid4().hex[:8]}")]
+    for _ in range(depth - 1):
+        level = [
+            JobQueue.objects.create(name=f"q{index}", parent=parent, weight=index + 1)
+            for parent in level
+            for index in range(4)
+        ]
+    return level
+
+
+def build(agents: int, jobs: int, tasks_per_job: int, depth: int) -> None:
+    """Fill the database with a fresh farm of the given size."""
+    call_command("migrate", verbosity=0)
+    with transaction.atomic():
+        Task.objects.all().delete()
+        Job.objects.all().delete()
+        Agent.objects.all().delete()
+        JobQueue.objects.filter(parent__isnull=False).delete()
+        JobQueue.objects.all().delete()
+        jobtype, _ = JobType.objects.get_or_create(name="BenchmarkJobType")
+        version, _ = JobTypeVersion.objects.get_or_create(
+            jobtype=jobtype, version=1, defaults={"code": "", "classname": "B"}
+        )
+        Agent.objects.bulk_create(
+            Agent(
+                hostname=f"agent{n:05d}",
+                port=50000,
+                remote_ip=f"10.{n // 62500}.{n // 250 % 250}.{n % 250 + 1}",
+                cpus=16,
+                ram=65536,
+                free_ram=60000,
+            )
+            for n in range(agents)
+        )
+        leaves = _queues(depth)
+        created = Job.objects.bulk_create(
+            Job(
+                jobtype_version=version,
+                title=f"job {n}",
+                queue=leaves[n % len(leaves)],
+                priority=n % 3,
+                weight=1 + n % 5,
+                start=1,
+                end=tasks_per_job,
+                batch=1 + n % 2,
+            )
+            for n in range(jobs)
+        )
+        keys = task_keys([Decimal(n) for n in range(1, tasks_per_job + 1)], None)
+        for job in created:
+            create_tasks(job, keys)
+
+
+def main() -> None:
+    """Build the farm, then time the ticks."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("size", choices=sorted(SIZES))
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    build(*SIZES[args.size])
+
+    from scheduling.services import run_tick
+
+    results = []
+    with mock.patch("scheduling.services.send_assignment"):
+        for _ in range(args.repeat):
+            with CaptureQueriesContext(connection) as queries:
+                result = run_tick()
+            results.append((result, len(queries)))
+            Task.objects.filter(agent__isnull=False).update(agent=None)
+    first = results[0][0]
+    print(
+        f"{args.size}: {first.agents} idle agents, {first.jobs} jobs, {first.tasks} "
+        f"runnable tasks, {len(first.applied)} assignments per tick"
+    )
+    for phase in ("load_ms", "plan_ms", "apply_ms"):
+        values = [getattr(result, phase) for result, _ in results]
+        median = statistics.median(values)
+        print(f"  {phase[:-3]:>5}: best {min(values):7.1f} ms, median {median:7.1f} ms")
+    totals = [r.load_ms + r.plan_ms + r.apply_ms for r, _ in results]
+    median = statistics.median(totals)
+    print(f"  total: best {min(totals):7.1f} ms, median {median:7.1f} ms")
+    print(f"  SQL statements per tick: {sorted({count for _, count in results})}")
+
+
+if __name__ == "__main__":
+    main()
