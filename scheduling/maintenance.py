@@ -55,6 +55,7 @@ from farm.models import (
     TaskLog,
     TaskTaskLogAssociation,
 )
+from farm.services.jobs import delete_tasks
 from farm.services.logs import validate_log_identifier
 from pyfarm_site.conf import farm_config
 
@@ -211,11 +212,7 @@ def _delete_job_batch() -> int:
             .exclude(Exists(used_elsewhere))
             .values_list("pk", "identifier")
         )
-        # Neither table has further dependents, so these are single DELETEs.
-        associations.delete()
-        Task.failed_in_agents.through.objects.filter(task__job_id__in=job_ids).delete()
-        # The ORM's cascade would load every task; their dependents are gone.
-        tasks._raw_delete(tasks.db)
+        delete_tasks(tasks)
         for chunk in _chunks([pk for pk, _ in logs]):
             orphans = TaskLog.objects.filter(pk__in=chunk)
             orphans._raw_delete(orphans.db)

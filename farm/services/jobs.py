@@ -11,7 +11,7 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from farm.choices import WorkState
@@ -140,19 +140,24 @@ def create_tasks(job: Job, keys: Iterable[tuple]) -> int:
     return len(rows)
 
 
-def _delete_tasks(task_ids: Sequence[int]) -> None:
-    """Delete tasks and the rows that point at them, in batches.
+def delete_tasks(tasks: QuerySet[Task]) -> None:
+    """Delete tasks and the rows that point at them, in three statements.
 
     The ORM's cascading delete loads every task and deletes 100 at a time;
-    deleting the dependent rows first lets each batch be three statements.
+    deleting the dependent rows (log associations, failed-on agents) first
+    lets the tasks go in one plain DELETE.
     """
-    through = Task.failed_in_agents.through
+    TaskTaskLogAssociation.objects.filter(task__in=tasks).delete()
+    Task.failed_in_agents.through.objects.filter(task__in=tasks).delete()
+    tasks._raw_delete(tasks.db)
+
+
+def _delete_tasks(task_ids: Sequence[int]) -> None:
+    """Delete tasks by id, in batches that stay under parameter limits."""
     for index in range(0, len(task_ids), BULK_BATCH_SIZE):
-        batch = task_ids[index : index + BULK_BATCH_SIZE]
-        TaskTaskLogAssociation.objects.filter(task_id__in=batch).delete()
-        through.objects.filter(task_id__in=batch).delete()
-        tasks = Task.objects.filter(pk__in=batch)
-        tasks._raw_delete(tasks.db)
+        delete_tasks(
+            Task.objects.filter(pk__in=task_ids[index : index + BULK_BATCH_SIZE])
+        )
 
 
 def alter_frame_range(
