@@ -46,6 +46,8 @@ __all__ = [
     "accepts_tiles",
     "build_assignment_payload",
     "give_up_on_agent",
+    "http_session",
+    "json_body",
     "send_assignment",
 ]
 
@@ -212,7 +214,7 @@ def _pending_tasks(agent: Agent) -> dict[int, list[Task]]:
     return by_job
 
 
-def _json_body(response: requests.Response) -> Any:
+def json_body(response: requests.Response) -> Any:
     """The body parsed as JSON whatever its Content-Type; None if it is not JSON.
 
     Agent 0.8.6 labels its JSON ``text/html``, and some answers are empty.
@@ -279,7 +281,7 @@ def _post(
         ) from error
 
 
-def _session() -> requests.Session:
+def http_session() -> requests.Session:
     """An HTTP session with the headers the agent expects from the master.
 
     ``Accept: application/json`` matters: with ``*/*`` the agent answers its
@@ -320,7 +322,7 @@ def send_assignment(*, agent_id: uuid.UUID | str) -> SendResult:
         return result
 
     url = agent.api_url() + "/assign"
-    with _session() as session:
+    with http_session() as session:
         for tasks in pending.values():
             task_ids = [task.pk for task in tasks]
             payload = build_assignment_payload(agent, tasks)
@@ -333,7 +335,7 @@ def send_assignment(*, agent_id: uuid.UUID | str) -> SendResult:
             if status in ACCEPTED_STATUSES:
                 rejected: list[int] = []
             elif status == PARTIAL_STATUS:
-                rejected = _rejected_ids(_json_body(response), task_ids)
+                rejected = _rejected_ids(json_body(response), task_ids)
             else:
                 rejected = task_ids
             if rejected:
@@ -343,7 +345,7 @@ def send_assignment(*, agent_id: uuid.UUID | str) -> SendResult:
                     rejected,
                     tasks[0].job_id,
                     status,
-                    _json_body(response) or response.text[:200],
+                    json_body(response) or response.text[:200],
                 )
             refused = set(rejected)
             accepted = [task_id for task_id in task_ids if task_id not in refused]

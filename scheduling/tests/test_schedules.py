@@ -343,3 +343,9 @@ def test_the_command_reports_each_outcome(monkeypatch, farm_config) -> None:
     assert set(PeriodicTask.objects.values_list("name", flat=True)) == {
         "celery.backend_cleanup"
     }
+
+
+def test_every_scheduled_task_is_registered() -> None:
+    registered = registered_task_names()
+
+    assert [entry.task for entry in SCHEDULES if entry.task not in registered] == []

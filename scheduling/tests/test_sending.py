@@ -6,14 +6,9 @@ what the master posts; it answers what each test tells it to.
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -37,124 +32,9 @@ from scheduling.sending import (
     send_assignment,
 )
 from scheduling.tasks.sending import send_assignment as send_assignment_task
+from scheduling.tests.fake_agent import ACCEPTED, FakeAgent, free_port
 
 pytestmark = pytest.mark.django_db
-
-ASSIGN_PATH = "/api/v1/assign"
-ACCEPTED = (202, "application/json", b'{"id": "7e178c94-c991-4a7f-acbc-b231605993ea"}')
-
-
-# --- the stand-in agent ---------------------------------------------------------
-
-
-@dataclass
-class Received:
-    """One request the stand-in agent received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass
-class FakeAgent:
-    """What the stand-in agent received, and how it answers.
-
-    ``answers`` are used in order, one per request; when they run out, every
-    request gets ``default``. An answer is (status, Content-Type, body).
-    """
-
-    port: int = 0
-    received: list[Received] = field(default_factory=list)
-    answers: list[tuple[int, str, bytes]] = field(default_factory=list)
-    default: tuple[int, str, bytes] = ACCEPTED
-    delay: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, status: int, body: Any = None, content_type: str = "") -> None:
-        """Answer every request from now on with this status and body."""
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.default = (status, content_type or "application/json", raw)
-
-    @property
-    def posts(self) -> list[Received]:
-        """The POSTs to ``/api/v1/assign``."""
-        return [
-            r for r in self.received if r.method == "POST" and r.path == ASSIGN_PATH
-        ]
-
-
-class _AgentHandler(BaseHTTPRequestHandler):
-    """Records each request on the server's `FakeAgent` and answers it."""
-
-    timeout = 5  # a stuck client must not hang the test
-
-    def do_POST(self) -> None:
-        fake: FakeAgent = self.server.fake  # type: ignore[attr-defined]
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = raw
-        with fake.lock:
-            fake.received.append(
-                Received("POST", self.path, dict(self.headers.items()), body)
-            )
-            status, content_type, answer = (
-                fake.answers.pop(0) if fake.answers else fake.default
-            )
-        if fake.delay:
-            time.sleep(fake.delay)
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-        except OSError:
-            pass  # the master gave up waiting (the timeout test)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
-
-
-@pytest.fixture
-def fake_agent() -> Iterator[FakeAgent]:
-    """An HTTP server on 127.0.0.1 and a random port, acting as the agent."""
-    fake = FakeAgent()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AgentHandler)
-    server.daemon_threads = True
-    server.fake = fake  # type: ignore[attr-defined]
-    fake.port = server.server_address[1]
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def make_agent(fake_agent: FakeAgent) -> Callable[..., Agent]:
-    """Create an agent reachable at the stand-in agent (version 0.8.6)."""
-
-    def make(**fields: Any) -> Agent:
-        values = {"remote_ip": "127.0.0.1", "port": fake_agent.port, "version": "0.8.6"}
-        return AgentFactory.create(**{**values, **fields})
-
-    return make
-
-
-def _free_port() -> int:
-    """A port nothing listens on (bound once, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tiled_job() -> Job:
@@ -570,7 +450,7 @@ def test_a_503_is_retryable_and_changes_nothing(
 
 
 def test_a_refused_connection_is_retryable(make_agent: Callable[..., Agent]) -> None:
-    agent = make_agent(port=_free_port())
+    agent = make_agent(port=free_port())
     tasks = _tasks(_bare_job(), agent, 1)
 
     with pytest.raises(AgentUnavailableError, match="could not be reached"):
@@ -688,7 +568,7 @@ def test_the_task_retries_then_marks_the_agent_offline_and_requeues(
 def test_the_last_retry_of_an_unreachable_agent_gives_up(
     make_agent: Callable[..., Agent],
 ) -> None:
-    agent = make_agent(port=_free_port())
+    agent = make_agent(port=free_port())
     tasks = _tasks(_bare_job(), agent, 1)
 
     outcome = send_assignment_task.apply(
