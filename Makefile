@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test venv migrate setup lint pytest clean
+.PHONY: run test e2e venv migrate setup lint pytest clean
 
 # The virtualenv, rebuilt whenever a requirements file changes.
 $(STAMP): requirements/base.txt requirements/test.txt requirements/dev.txt setup.cfg pyproject.toml
@@ -54,6 +54,21 @@ test: lint
 	PYFARM_DATABASE_URI=$$url $(BIN)/pytest -n 2 --dist=loadscope --cov --cov-report=term $(PYTEST_ARGS); \
 	echo "== test suite on SQLite"; \
 	PYFARM_DATABASE_URI=sqlite:///$$pgdir/farm.sqlite $(BIN)/pytest -n 2 --dist=loadscope $(PYTEST_ARGS)
+
+# End to end with the real agent (pyfarm-agent 0.8.6 on Python 2.7, from
+# PyPI; the virtualenv is built once and cached in ~/.cache/pyfarm-e2e): our
+# master (web, worker, beat) on a throwaway PostgreSQL and Redis, two agents
+# on 127.0.0.1, a job that succeeds and one that fails (tests/e2e/).
+e2e: venv
+	@set -e; \
+	pgdir=$$(mktemp -d); \
+	redisdir=$$(mktemp -d); \
+	trap '.ci/redis stop "$$redisdir"; rm -rf "$$redisdir"; .ci/postgres stop "$$pgdir"; rm -rf "$$pgdir"' EXIT; \
+	PYFARM_E2E_DATABASE_URI=$$(.ci/postgres start "$$pgdir"); \
+	PYFARM_E2E_REDIS_URL=$$(.ci/redis start "$$redisdir"); \
+	export PYFARM_E2E_DATABASE_URI PYFARM_E2E_REDIS_URL; \
+	echo "== end to end with pyfarm-agent 0.8.6 ($$PYFARM_E2E_DATABASE_URI, $$PYFARM_E2E_REDIS_URL)"; \
+	$(BIN)/pytest tests/e2e/test_real_agent.py -p no:xdist -v $(PYTEST_ARGS)
 
 # The suite against whatever database the configuration names, keeping the
 # test database between runs.

@@ -210,7 +210,10 @@ def _reconcile(
             )
             resent = list(still_lost.select_for_update().values_list("pk", flat=True))
             still_lost.filter(pk__in=resent).update(
-                state=WorkState.QUEUED, sent_to_agent=False
+                state=WorkState.QUEUED,
+                sent_to_agent=False,
+                progress=0.0,
+                time_started=None,
             )
             if resent:
                 agent_id = str(agent.pk)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -13,6 +13,22 @@ __all__ = ["Task"]
 
 # States from which a task may still start, finish or report progress.
 _OPEN_STATES = [WorkState.QUEUED, WorkState.RUNNING]
+
+
+def _attempt_ended() -> Case:
+    """``attempts`` of a task whose attempt ends (done or failed) now.
+
+    A running task counted its attempt when it started. A queued task held
+    by an agent ran without its "running" having arrived yet (the agent
+    sends its reports concurrently; a late "running" is then ignored), so
+    the attempt is counted here. A queued task without an agent, ended by a
+    user, never ran.
+    """
+    return Case(
+        When(state=WorkState.QUEUED, agent__isnull=False, then=F("attempts") + 1),
+        default=F("attempts"),
+        output_field=models.PositiveIntegerField(),
+    )
 
 
 class TaskQuerySet(models.QuerySet["Task"]):
@@ -54,7 +70,11 @@ class TaskQuerySet(models.QuerySet["Task"]):
         )
 
     def mark_done(self) -> int:
-        """Finish open tasks successfully; their agents' last success is now."""
+        """Finish open tasks successfully; their agents' last success is now.
+
+        A queued task that an agent holds counts the attempt it ran: the
+        agent's "done" can arrive before its "running" (`_attempt_ended`).
+        """
         now = timezone.now()
         tasks = self.filter(state__in=_OPEN_STATES)
         agent_ids = list(
@@ -64,6 +84,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
         )
         count = tasks.update(
             state=WorkState.DONE,
+            attempts=_attempt_ended(),
             progress=1.0,
             last_error=None,
             time_started=Coalesce("time_started", models.Value(now)),
@@ -90,6 +111,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
         ids = [pk for pk, _ in failed]
         count = Task.objects.filter(pk__in=ids, state__in=_OPEN_STATES).update(
             state=WorkState.FAILED,
+            attempts=_attempt_ended(),
             failures=F("failures") + 1,
             last_error=last_error,
             time_started=Coalesce("time_started", models.Value(now)),

@@ -456,6 +456,34 @@ def test_done_sets_progress_clears_error_and_records_agent_success() -> None:
     assert agent.last_success_on == task.time_finished
 
 
+def test_done_before_running_counts_the_attempt_the_agent_ran() -> None:
+    """0.8.6 sends "done" and "running" concurrently; "done" may come first."""
+    task = TaskFactory(agent=AgentFactory(), sent_to_agent=True)
+    assert task.mark_done() is True
+    assert (task.state, task.attempts) == (WorkState.DONE, 1)
+    assert task.mark_running() is False
+    assert task.attempts == 1
+
+
+def test_failed_before_running_counts_the_attempt_the_agent_ran() -> None:
+    task = TaskFactory(agent=AgentFactory(), sent_to_agent=True, job__requeue=0)
+    assert task.mark_failed("exit 3") is True
+    assert (task.state, task.attempts, task.failures) == (WorkState.FAILED, 1, 1)
+
+
+def test_ending_a_queued_task_without_an_agent_counts_no_attempt() -> None:
+    task = TaskFactory(agent=None)
+    assert task.mark_done() is True
+    assert (task.state, task.attempts) == (WorkState.DONE, 0)
+
+
+def test_ending_a_running_task_counts_its_attempt_once() -> None:
+    task = TaskFactory(agent=AgentFactory())
+    task.mark_running()
+    task.mark_done()
+    assert task.attempts == 1
+
+
 def test_a_late_running_does_not_regress_a_done_task() -> None:
     task = TaskFactory()
     task.mark_running()
