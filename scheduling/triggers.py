@@ -7,9 +7,12 @@ The ticks are debounced across processes: the first event opens a window of
 events within the window are covered by that tick. The window is a key added
 with Django's cache ``add()`` (set only if absent), in the cache the master's
 processes share (``settings.CACHES``: the broker's Redis, or a folder beside
-the embedded broker's). The file cache's ``add()`` is not atomic across
-processes: at worst a burst causes two ticks, which is harmless, since ticks
-are race-free.
+the embedded broker's). The tick closes the window when it starts
+(`close_window`), before it reads the farm: an event after that opens a new
+window, so none is left uncovered, and the window can be shorter than the
+cache's one-second expiry, which only clears a window whose tick was lost.
+The file cache's ``add()`` is not atomic across processes: at worst a burst
+causes two ticks, which is harmless, since ticks are race-free.
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ def debounce_seconds() -> float:
     return as_timedelta(key, farm_config(key)).total_seconds()
 
 
+def close_window() -> None:
+    """End the open debounce window: the tick that covers it is starting."""
+    try:
+        cache.delete(DEBOUNCE_KEY)
+    except Exception:
+        logger.warning("could not close the tick debounce window", exc_info=True)
+
+
 def schedule_tick(reason: str) -> bool:
     """Enqueue a tick at the end of the debounce window, unless one is pending.
 
@@ -45,9 +56,9 @@ def schedule_tick(reason: str) -> bool:
     """
     window = debounce_seconds()
     try:
-        # The key lives as long as the window, so the tick it enqueues runs
-        # after every event the window covers has committed.
-        if not cache.add(DEBOUNCE_KEY, reason, timeout=max(math.ceil(window), 1)):
+        # The tick deletes the key when it starts; the expiry (whole seconds,
+        # at least the window) only clears a window whose tick never ran.
+        if not cache.add(DEBOUNCE_KEY, reason, timeout=max(math.ceil(window), 1) + 1):
             return False
         assign_tasks.apply_async(countdown=window)
     except Exception:

@@ -15,6 +15,10 @@ def assign_tasks() -> dict[str, Any]:
 
     Idempotent and safe to run concurrently: a tick only hands out tasks
     that are still queued and unassigned to agents that are still idle.
-    Returns the tick's counts and times.
+    Returns the tick's counts and times. Closes the event debounce window
+    first: events from now on are for the next tick.
     """
+    from scheduling.triggers import close_window  # triggers imports this module
+
+    close_window()
     return services.run_tick().as_dict()

@@ -35,6 +35,8 @@ from farm.tests.factories import (
 )
 from pyfarm_site.config import cache_settings
 from scheduling import triggers
+from scheduling.tasks import planning
+from scheduling.triggers import DEBOUNCE_KEY, close_window
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 START = datetime.datetime(2026, 1, 5, 12, 0, tzinfo=datetime.UTC)
@@ -75,7 +77,7 @@ def test_a_burst_in_one_transaction_enqueues_one_tick(
     with django_capture_on_commit_callbacks(execute=True):
         for number in range(5):
             notify_work_changed(f"event {number}")
-    apply_async.assert_called_once_with(countdown=2.0)
+    apply_async.assert_called_once_with(countdown=0.3)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -86,8 +88,8 @@ def test_a_burst_over_several_transactions_in_the_window_enqueues_one_tick(
         for _ in range(4):
             with transaction.atomic():
                 notify_work_changed("event")
-            clock.shift(0.4)
-    apply_async.assert_called_once_with(countdown=2.0)
+            clock.shift(0.05)
+    apply_async.assert_called_once_with(countdown=0.3)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -99,7 +101,28 @@ def test_a_rollback_enqueues_nothing(apply_async: mock.Mock) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_event_after_the_window_enqueues_another_tick(
+def test_an_event_after_the_tick_started_enqueues_another_tick(
+    apply_async: mock.Mock,
+) -> None:
+    notify_work_changed("first")
+    close_window()  # what the tick does first
+    notify_work_changed("second")
+    assert apply_async.call_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_before_the_tick_starts_are_covered_by_it(
+    apply_async: mock.Mock,
+) -> None:
+    with time_machine.travel(START, tick=False) as clock:
+        notify_work_changed("first")
+        clock.shift(0.9)  # past the window; the tick is late but pending
+        notify_work_changed("second")
+    apply_async.assert_called_once_with(countdown=0.3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_window_whose_tick_never_ran_expires(
     apply_async: mock.Mock,
 ) -> None:
     with time_machine.travel(START, tick=False) as clock:
@@ -107,6 +130,23 @@ def test_an_event_after_the_window_enqueues_another_tick(
         clock.shift(2.5)
         notify_work_changed("second")
     assert apply_async.call_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tick_task_closes_the_window_before_it_reads_the_farm(
+    apply_async: mock.Mock,
+) -> None:
+    notify_work_changed("first")
+    seen: list[object] = []
+
+    def tick() -> mock.Mock:
+        seen.append(cache.get(DEBOUNCE_KEY))
+        return mock.Mock(as_dict=dict)
+
+    with mock.patch.object(planning.services, "run_tick", side_effect=tick):
+        planning.assign_tasks.apply()
+
+    assert seen == [None]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -133,7 +173,7 @@ def test_an_unreachable_broker_does_not_fail_the_committed_change(
 @pytest.mark.django_db(transaction=True)
 def test_the_app_connects_the_receiver(apply_async: mock.Mock) -> None:
     work_changed.send(sender=None, reason="event")
-    apply_async.assert_called_once_with(countdown=2.0)
+    apply_async.assert_called_once_with(countdown=0.3)
 
 
 # --- the shared cache ------------------------------------------------------------
@@ -363,4 +403,4 @@ def test_a_farm_event_enqueues_a_tick_after_commit(
         apply_async.assert_not_called()
     assert len(callbacks) == 1
     callbacks[0]()
-    apply_async.assert_called_once_with(countdown=2.0)
+    apply_async.assert_called_once_with(countdown=0.3)
