@@ -19,7 +19,10 @@ Celery task per agent, so a slow agent delays nobody else):
    thinks it sent: tasks the agent lost are sent again (``send_assignment``);
    tasks it runs that are no longer its own (requeued, reassigned, deleted)
    are stopped with ``DELETE /tasks/<id>``.
-3. An idle agent that an admin asked to restart is sent ``POST /restart``.
+3. An idle agent that an admin set to upgrade (``upgrade_to``, with its
+   package uploaded) is sent ``POST /update``; else, one an admin asked to
+   restart is sent ``POST /restart``. Agents with such a request pending are
+   polled on every periodic run, not only after the intervals above.
 
 An agent that cannot be reached raises `AgentUnavailableError`; the Celery
 task retries and then gives up on the agent (offline, open tasks requeued).
@@ -28,6 +31,7 @@ Silence alone never makes an agent offline: only a failed poll does.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -35,12 +39,14 @@ from datetime import datetime
 from typing import Any
 
 import requests
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from farm.choices import AgentState, UseAddress, WorkState
 from farm.models import Agent, Task
+from farm.services.agents import agent_update_path
 from farm.signals import notify_work_changed
 from pyfarm_site.conf import farm_config
 from pyfarm_site.config import as_timedelta
@@ -61,6 +67,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _OPEN_STATES = [WorkState.QUEUED, WorkState.RUNNING]
+#: An agent with a pending restart or upgrade is polled again once this share
+#: of ``agent_poll_interval`` has passed: on every periodic run, give or take
+#: the run's own jitter.
+POLL_RUN_SHARE = 0.5
 # States an agent reports in GET /status that the master stores as they are.
 _REPORTED_STATES = {AgentState.ONLINE.value, AgentState.RUNNING.value}
 
@@ -80,6 +90,7 @@ class PollResult:
     resent: list[int] = field(default_factory=list)
     stopped: list[int] = field(default_factory=list)
     restarted: bool = False
+    upgrading: bool = False
     gave_up: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,16 +124,28 @@ def agents_due_for_poll(now: datetime | None = None) -> QuerySet[Agent]:
         Task.objects.filter(agent=OuterRef("pk"), state__in=_OPEN_STATES)
     )
     is_busy = Q(state=AgentState.RUNNING) | Q(has_open_tasks=True)
+    # Requests an admin is waiting for: checked on every periodic run.
+    steering = Q(restart_requested=True) | upgrade_pending()
+    not_polled_this_run = Q(last_polled__isnull=True) | Q(
+        last_polled__lt=now - _interval("agent_poll_interval") * POLL_RUN_SHARE
+    )
+    online = ~Q(state=AgentState.OFFLINE)
     return (
         Agent.objects.exclude(use_address=UseAddress.PASSIVE)
         .exclude(state=AgentState.DISABLED)
         .alias(has_open_tasks=has_open_tasks)
         .filter(
             (Q(state=AgentState.OFFLINE) & quiet_since(offline))
-            | (~Q(state=AgentState.OFFLINE) & is_busy & quiet_since(busy))
-            | (~Q(state=AgentState.OFFLINE) & ~is_busy & quiet_since(idle))
+            | (online & is_busy & quiet_since(busy))
+            | (online & ~is_busy & quiet_since(idle))
+            | (online & steering & not_polled_this_run)
         )
     )
+
+
+def upgrade_pending() -> Q:
+    """Agents an admin set to upgrade to a version they do not run yet."""
+    return Q(upgrade_to__isnull=False) & ~Q(upgrade_to="") & ~Q(upgrade_to=F("version"))
 
 
 def claim_due_agents(now: datetime | None = None) -> list[str]:
@@ -268,7 +291,7 @@ def poll_agent(*, agent_id: uuid.UUID | str) -> PollResult:
                 base,
                 status.get("agent_id"),
             )
-            give_up_on_agent(agent_id=agent.pk)
+            give_up_on_agent(agent_id=agent.pk, reason="answers with another id")
             result.gave_up = True
             return result
         running = _reported_task_ids(json_body(_get(session, base + "/tasks/", agent)))
@@ -276,7 +299,10 @@ def poll_agent(*, agent_id: uuid.UUID | str) -> PollResult:
         _reconcile(agent, sent_before, running, result)
         for task_id in result.stopped:
             _stop_task(session, base, agent, task_id)
-        if agent.restart_requested and not running and not sent_before:
+        idle = not running and not sent_before
+        if idle and _wants_upgrade(agent):
+            result.upgrading = _upgrade(session, base, agent)
+        elif idle and agent.restart_requested:
             result.restarted = _restart(session, base, agent)
     if result.resent or result.stopped:
         logger.warning(
@@ -309,6 +335,50 @@ def _stop_task(
             task_id,
             response.status_code,
         )
+
+
+def _wants_upgrade(agent: Agent) -> bool:
+    """Whether the agent should upgrade now: a version is set and its package exists.
+
+    The agent fetches the package from ``GET /agents/updates/<version>``
+    (served from ``agent_updates_dir`` or redirected to
+    ``agent_updates_webdir``); without a package the request would only
+    fail on the agent, which does not retry.
+    """
+    version = agent.upgrade_to
+    if not version or version == agent.version:
+        return False
+    if farm_config("agent_updates_webdir"):
+        return True
+    try:
+        return agent_update_path(version).is_file()
+    except ValidationError:
+        return False
+
+
+def _upgrade(session: requests.Session, base: str, agent: Agent) -> bool:
+    """``POST /update {"version": ...}`` to an idle agent an admin set to upgrade.
+
+    The agent downloads the package, stops, and its supervisor starts the
+    new version, which registers with it; the registration clears
+    ``upgrade_to``. Returns whether the agent accepted (202).
+    """
+    try:
+        response = session.post(
+            base + "/update",
+            data=json.dumps({"version": agent.upgrade_to}),
+            timeout=farm_config("agent_request_timeout"),
+        )
+    except requests.RequestException as error:
+        logger.warning("agent %s: could not ask for an upgrade: %s", agent, error)
+        return False
+    if response.status_code not in (200, 202):
+        logger.warning(
+            "agent %s: upgrade request answered %s", agent, response.status_code
+        )
+        return False
+    logger.info("agent %s: asked to upgrade to %s", agent, agent.upgrade_to)
+    return True
 
 
 def _restart(session: requests.Session, base: str, agent: Agent) -> bool:

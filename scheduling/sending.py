@@ -358,15 +358,15 @@ def send_assignment(*, agent_id: uuid.UUID | str) -> SendResult:
     return result
 
 
-def give_up_on_agent(*, agent_id: uuid.UUID | str) -> SendResult:
-    """After sending failed for good: mark the agent offline, requeue its tasks.
+def give_up_on_agent(
+    *, agent_id: uuid.UUID | str, reason: str = "could not be sent its tasks"
+) -> SendResult:
+    """After contacting the agent failed for good: mark it offline, requeue its tasks.
 
-    A disabled agent stays disabled. Idempotent.
+    ``reason`` goes to the log. A disabled agent stays disabled. Idempotent.
     """
     requeued = requeue_agent_tasks(agent_ids=[agent_id])
     logger.warning(
-        "agent %s could not be sent its tasks: marked offline, %d tasks requeued",
-        agent_id,
-        requeued,
+        "agent %s %s: marked offline, %d tasks requeued", agent_id, reason, requeued
     )
     return SendResult(agent_id=str(agent_id), requeued=requeued, gave_up=True)

@@ -221,6 +221,9 @@ def _apply_report(agent: Agent, report: AgentReport, *, created: bool) -> None:
     if unknown:
         raise ValueError(f"not agent report fields: {sorted(unknown)}")
     state = fields.pop("state", None)
+    if agent.upgrade_to and fields.get("version") == agent.upgrade_to:
+        # The agent runs the version an admin asked for: the upgrade is done.
+        fields["upgrade_to"] = None
     for name, value in fields.items():
         setattr(agent, name, value)
     if created and state is not None:

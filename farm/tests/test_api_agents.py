@@ -282,6 +282,24 @@ def test_reregistration_updates_last_heard_from(agent_client, registered) -> Non
     assert registered.last_heard_from == later
 
 
+def test_reregistration_with_the_target_version_completes_the_upgrade(
+    agent_client, registered
+) -> None:
+    Agent.objects.filter(pk=registered.pk).update(upgrade_to="0.9.0")
+    agent_client.post(ENDPOINT, _registration(version="0.9.0"))
+    registered.refresh_from_db()
+    assert (registered.version, registered.upgrade_to) == ("0.9.0", None)
+
+
+def test_reregistration_with_another_version_keeps_the_upgrade_pending(
+    agent_client, registered
+) -> None:
+    Agent.objects.filter(pk=registered.pk).update(upgrade_to="0.9.0")
+    agent_client.post(ENDPOINT, REGISTRATION)
+    registered.refresh_from_db()
+    assert registered.upgrade_to == "0.9.0"
+
+
 def test_reregistration_keeps_a_disabled_agent_disabled(
     agent_client, registered
 ) -> None:

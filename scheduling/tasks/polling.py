@@ -48,6 +48,6 @@ def poll_agent(self: Any, agent_id: str) -> dict[str, Any]:
     except AgentUnavailableError:
         if self.max_retries is None or self.request.retries < self.max_retries:
             raise
-        gave_up = give_up_on_agent(agent_id=agent_id)
+        gave_up = give_up_on_agent(agent_id=agent_id, reason="did not answer polls")
         return polling.PollResult(agent_id=agent_id, gave_up=gave_up.gave_up).as_dict()
     return result.as_dict()

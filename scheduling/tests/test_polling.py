@@ -486,5 +486,98 @@ def test_the_result_is_plain_data() -> None:
         "resent": [1],
         "stopped": [2],
         "restarted": False,
+        "upgrading": False,
         "gave_up": False,
     }
+
+
+# --- upgrades --------------------------------------------------------------------
+
+
+@pytest.fixture
+def update_package(tmp_path: Any, farm_config: Callable[..., None]) -> str:
+    """An uploaded update package of version 0.9.0."""
+    farm_config(agent_updates_dir=str(tmp_path))
+    (tmp_path / "pyfarm-agent-0.9.0.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    return "0.9.0"
+
+
+def test_an_idle_agent_set_to_upgrade_is_sent_update(
+    fake_agent: FakeAgent, make_agent: Callable[..., Agent], update_package: str
+) -> None:
+    agent = make_agent(upgrade_to=update_package, restart_requested=True)
+    _answer(fake_agent, agent, [])
+
+    result = poll_agent(agent_id=agent.pk)
+
+    assert result.upgrading is True
+    assert result.restarted is False  # the upgrade restarts it anyway
+    assert [r.body for r in fake_agent.requests("POST", "/api/v1/update")] == [
+        {"version": "0.9.0"}
+    ]
+
+
+def test_no_update_is_sent_without_a_package(
+    fake_agent: FakeAgent,
+    make_agent: Callable[..., Agent],
+    tmp_path: Any,
+    farm_config: Callable[..., None],
+) -> None:
+    farm_config(agent_updates_dir=str(tmp_path))
+    agent = make_agent(upgrade_to="0.9.0")
+    _answer(fake_agent, agent, [])
+
+    assert poll_agent(agent_id=agent.pk).upgrading is False
+    assert fake_agent.requests("POST") == []
+
+
+def test_an_update_web_directory_stands_for_the_package(
+    fake_agent: FakeAgent,
+    make_agent: Callable[..., Agent],
+    farm_config: Callable[..., None],
+) -> None:
+    farm_config(agent_updates_webdir="http://files.example.com/agent/")
+    agent = make_agent(upgrade_to="0.9.0")
+    _answer(fake_agent, agent, [])
+
+    assert poll_agent(agent_id=agent.pk).upgrading is True
+
+
+def test_an_agent_on_its_target_version_is_not_upgraded(
+    fake_agent: FakeAgent, make_agent: Callable[..., Agent], update_package: str
+) -> None:
+    agent = make_agent(upgrade_to=update_package, version=update_package)
+    _answer(fake_agent, agent, [])
+
+    assert poll_agent(agent_id=agent.pk).upgrading is False
+    assert fake_agent.requests("POST") == []
+
+
+def test_a_busy_agent_is_not_upgraded_yet(
+    fake_agent: FakeAgent, make_agent: Callable[..., Agent], update_package: str
+) -> None:
+    agent = make_agent(upgrade_to=update_package, state=AgentState.RUNNING)
+    task = TaskFactory(agent=agent, state=WorkState.RUNNING, sent_to_agent=True)
+    _answer(fake_agent, agent, [task.pk], state="running")
+
+    assert poll_agent(agent_id=agent.pk).upgrading is False
+    assert fake_agent.requests("POST") == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "due"),
+    [
+        ({"restart_requested": True}, True),
+        ({"upgrade_to": "0.9.0", "version": "0.8.6"}, True),
+        ({"upgrade_to": "0.8.6", "version": "0.8.6"}, False),
+        ({"restart_requested": True, "last_polled": ago(seconds=5)}, False),
+        ({"restart_requested": True, "state": AgentState.OFFLINE}, False),
+    ],
+)
+def test_agents_with_a_pending_request_are_due_on_every_run(
+    fields: dict[str, Any], due: bool
+) -> None:
+    values = {"last_heard_from": ago(minutes=1), "last_polled": ago(seconds=20)}
+    agent = AgentFactory(**{**values, **fields})
+
+    assert (agent in agents_due_for_poll(NOW)) is due
