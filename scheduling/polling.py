@@ -52,6 +52,7 @@ from pyfarm_site.conf import farm_config
 from pyfarm_site.config import as_timedelta
 from scheduling.sending import (
     AgentUnavailableError,
+    contactable_agent,
     give_up_on_agent,
     http_session,
     json_body,
@@ -71,6 +72,8 @@ _OPEN_STATES = [WorkState.QUEUED, WorkState.RUNNING]
 #: of ``agent_poll_interval`` has passed: on every periodic run, give or take
 #: the run's own jitter.
 POLL_RUN_SHARE = 0.5
+# The states of the agents a poll contacts: all but disabled.
+_POLLED_STATES = frozenset(AgentState) - {AgentState.DISABLED}
 # States an agent reports in GET /status that the master stores as they are.
 _REPORTED_STATES = {AgentState.ONLINE.value, AgentState.RUNNING.value}
 
@@ -262,15 +265,8 @@ def poll_agent(*, agent_id: uuid.UUID | str) -> PollResult:
     belongs to someone else. Six queries or fewer whatever the task count.
     """
     result = PollResult(agent_id=str(agent_id))
-    agent = Agent.objects.filter(pk=agent_id).first()
+    agent, result.skipped = contactable_agent(agent_id, states=_POLLED_STATES)
     if agent is None:
-        result.skipped = "unknown agent"
-        return result
-    if agent.use_address == UseAddress.PASSIVE:
-        result.skipped = "passive agent"
-        return result
-    if agent.state == AgentState.DISABLED:
-        result.skipped = "agent is disabled"
         return result
 
     sent_before = set(
@@ -301,9 +297,9 @@ def poll_agent(*, agent_id: uuid.UUID | str) -> PollResult:
             _stop_task(session, base, agent, task_id)
         idle = not running and not sent_before
         if idle and _wants_upgrade(agent):
-            result.upgrading = _upgrade(session, base, agent)
+            result.upgrading = _upgrade(session, agent)
         elif idle and agent.restart_requested:
-            result.restarted = _restart(session, base, agent)
+            result.restarted = _restart(session, agent)
     if result.resent or result.stopped:
         logger.warning(
             "agent %s: resent lost tasks %s, stopped tasks %s",
@@ -356,48 +352,46 @@ def _wants_upgrade(agent: Agent) -> bool:
         return False
 
 
-def _upgrade(session: requests.Session, base: str, agent: Agent) -> bool:
+def _command(
+    session: requests.Session, agent: Agent, path: str, body: dict[str, Any]
+) -> bool:
+    """POST a command (``/update``, ``/restart``) to the agent; whether it took it.
+
+    The agent answers 202 with an empty body. Failures are logged only: the
+    request stays pending and the next poll sends it again.
+    """
+    url = agent.api_url() + path
+    try:
+        response = session.post(
+            url, data=json.dumps(body), timeout=farm_config("agent_request_timeout")
+        )
+    except requests.RequestException as error:
+        logger.warning("agent %s: %s failed: %s", agent, path, error)
+        return False
+    if response.status_code not in (200, 202):
+        logger.warning("agent %s: %s answered %s", agent, path, response.status_code)
+        return False
+    logger.info("agent %s: %s %s accepted", agent, path, body)
+    return True
+
+
+def _upgrade(session: requests.Session, agent: Agent) -> bool:
     """``POST /update {"version": ...}`` to an idle agent an admin set to upgrade.
 
     The agent downloads the package, stops, and its supervisor starts the
     new version, which registers with it; the registration clears
-    ``upgrade_to``. Returns whether the agent accepted (202).
+    ``upgrade_to``.
     """
-    try:
-        response = session.post(
-            base + "/update",
-            data=json.dumps({"version": agent.upgrade_to}),
-            timeout=farm_config("agent_request_timeout"),
-        )
-    except requests.RequestException as error:
-        logger.warning("agent %s: could not ask for an upgrade: %s", agent, error)
-        return False
-    if response.status_code not in (200, 202):
-        logger.warning(
-            "agent %s: upgrade request answered %s", agent, response.status_code
-        )
-        return False
-    logger.info("agent %s: asked to upgrade to %s", agent, agent.upgrade_to)
-    return True
+    return _command(session, agent, "/update", {"version": agent.upgrade_to})
 
 
-def _restart(session: requests.Session, base: str, agent: Agent) -> bool:
+def _restart(session: requests.Session, agent: Agent) -> bool:
     """``POST /restart`` to an idle agent an admin asked to restart.
 
-    The request is cleared when the agent accepts (202); it then stops and
-    its supervisor starts it again, and it registers anew.
+    The request is cleared when the agent accepts; it then stops, its
+    supervisor starts it again, and it registers anew.
     """
-    try:
-        response = session.post(
-            base + "/restart", data="{}", timeout=farm_config("agent_request_timeout")
-        )
-    except requests.RequestException as error:
-        logger.warning("agent %s: could not ask for a restart: %s", agent, error)
-        return False
-    if response.status_code not in (200, 202):
-        logger.warning(
-            "agent %s: restart request answered %s", agent, response.status_code
-        )
+    if not _command(session, agent, "/restart", {}):
         return False
     Agent.objects.filter(pk=agent.pk).update(restart_requested=False)
     return True

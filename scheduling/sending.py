@@ -26,7 +26,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -45,6 +45,7 @@ __all__ = [
     "SendResult",
     "accepts_tiles",
     "build_assignment_payload",
+    "contactable_agent",
     "give_up_on_agent",
     "http_session",
     "json_body",
@@ -298,6 +299,24 @@ def http_session() -> requests.Session:
     return session
 
 
+def contactable_agent(
+    agent_id: uuid.UUID | str, *, states: Collection[str]
+) -> tuple[Agent | None, str | None]:
+    """The agent to contact, or None and why not (unknown, passive, its state).
+
+    Passive agents are never contacted; ``states`` are those the caller
+    contacts. One query.
+    """
+    agent = Agent.objects.filter(pk=agent_id).first()
+    if agent is None:
+        return None, "unknown agent"
+    if agent.use_address == UseAddress.PASSIVE:
+        return None, "passive agent"
+    if agent.state not in states:
+        return None, f"agent is {agent.state}"
+    return agent, None
+
+
 def send_assignment(*, agent_id: uuid.UUID | str) -> SendResult:
     """Send an agent its assigned tasks that it was not sent yet, one POST per job.
 
@@ -307,15 +326,8 @@ def send_assignment(*, agent_id: uuid.UUID | str) -> SendResult:
     so calling again sends only what is left. Safe to call repeatedly.
     """
     result = SendResult(agent_id=str(agent_id))
-    agent = Agent.objects.filter(pk=agent_id).first()
+    agent, result.skipped = contactable_agent(agent_id, states=AVAILABLE_AGENT_STATES)
     if agent is None:
-        result.skipped = "unknown agent"
-        return result
-    if agent.use_address == UseAddress.PASSIVE:
-        result.skipped = "passive agent"
-        return result
-    if agent.state not in AVAILABLE_AGENT_STATES:
-        result.skipped = f"agent is {agent.state}"
         return result
     pending = _pending_tasks(agent)
     if not pending:
