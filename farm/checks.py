@@ -6,7 +6,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from pyfarm_site.config import load_config
 
@@ -65,6 +65,38 @@ def check_max_lengths(**kwargs: Any) -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+#: The oldest SQLite the scheduler's claim statements run on (UPDATE ... FROM,
+#: RETURNING and MATERIALIZED common table expressions).
+MIN_SQLITE_VERSION = (3, 35, 0)
+
+
+def sqlite_version_errors(
+    engine: str, sqlite_version: tuple[int, ...]
+) -> list[CheckMessage]:
+    """An error if ``engine`` is SQLite older than `MIN_SQLITE_VERSION`."""
+    if engine != "django.db.backends.sqlite3" or sqlite_version >= MIN_SQLITE_VERSION:
+        return []
+    have = ".".join(map(str, sqlite_version))
+    need = ".".join(map(str, MIN_SQLITE_VERSION))
+    return [
+        Error(
+            f"SQLite {have} is too old for the scheduler; {need} or newer is needed",
+            hint="Use a Python linked with a newer SQLite, or PostgreSQL.",
+            id="farm.E003",
+        )
+    ]
+
+
+@register(Tags.database)
+def check_sqlite_version(**kwargs: Any) -> list[CheckMessage]:
+    """On SQLite, the library Python links must be at least `MIN_SQLITE_VERSION`."""
+    import sqlite3
+
+    return sqlite_version_errors(
+        settings.DATABASES["default"]["ENGINE"], sqlite3.sqlite_version_info
+    )
 
 
 @register(deploy=True)

@@ -334,3 +334,27 @@ def test_agent_networks_come_from_a_comma_separated_override() -> None:
     config = load_config(environ={"PYFARM_AGENT_NETWORKS": "10.0.0.0/8, 192.0.2.0/24"})
     assert config["agent_networks"] == ["10.0.0.0/8", "192.0.2.0/24"]
     assert "127.0.0.0/8" in load_config(environ={})["agent_networks"]
+
+
+SQLITE = "django.db.backends.sqlite3"
+
+
+def test_an_old_sqlite_is_refused() -> None:
+    from farm.checks import sqlite_version_errors
+
+    [error] = sqlite_version_errors(SQLITE, (3, 31, 1))
+    assert error.id == "farm.E003"
+    assert "3.31.1" in error.msg
+    assert sqlite_version_errors(SQLITE, (3, 35, 0)) == []
+
+
+def test_the_sqlite_check_leaves_postgresql_alone() -> None:
+    from farm.checks import sqlite_version_errors
+
+    assert sqlite_version_errors("django.db.backends.postgresql", (3, 0, 0)) == []
+
+
+def test_the_linked_sqlite_passes_the_check() -> None:
+    from farm.checks import check_sqlite_version
+
+    assert check_sqlite_version() == []

@@ -189,13 +189,19 @@ class Task(models.Model):
     it are ignored.
     """
 
-    job = models.ForeignKey("farm.Job", on_delete=models.CASCADE, related_name="tasks")
+    # No single-column indexes on the foreign keys: the composite indexes of
+    # Meta start with them and serve the same lookups (and the cascades),
+    # and every index fewer is one less write per task assignment.
+    job = models.ForeignKey(
+        "farm.Job", on_delete=models.CASCADE, related_name="tasks", db_index=False
+    )
     agent = models.ForeignKey(
         "farm.Agent",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tasks",
+        db_index=False,
     )
     frame = models.DecimalField(max_digits=10, decimal_places=4)
     tile = models.PositiveIntegerField(null=True, blank=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -43,8 +44,9 @@ pytestmark = pytest.mark.django_db
 # Queries of load_snapshot: queues, busy agents, agents, agent tags, agent
 # software, jobs, job tags, job software, job type software, failed-on, tasks.
 SNAPSHOT_QUERIES = 11
-# Queries of apply_plan per chunk of assignments, in a test's transaction.
-APPLY_QUERIES = 6
+# Queries of apply_plan per chunk of assignments, in a test's transaction:
+# savepoint, agent lock, claim, release (BEGIN and COMMIT otherwise).
+APPLY_QUERIES = 4
 
 
 def make_job(title: str = "job", frames: int = 3, **fields: Any) -> Job:
@@ -492,6 +494,90 @@ def test_apply_skips_jobs_that_stopped_being_runnable(
     assert not job.tasks.filter(agent__isnull=False).exists()
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"hidden": True},
+        {"state": WorkState.DONE},
+        {"state": WorkState.RUNNING},
+    ],
+)
+def test_apply_skips_an_assignment_one_of_whose_tasks_changed(
+    delay: mock.Mock, change: dict[str, Any]
+) -> None:
+    version = JobTypeVersionFactory.create(max_batch=None)
+    job = make_job(frames=4, batch=2, jobtype_version=version)
+    AgentFactory.create_batch(2)
+    plan = run_tick(dry_run=True).planned
+    Task.objects.filter(pk=plan[0].task_ids[-1]).update(**change)
+
+    applied = apply_plan(plan)
+
+    assert applied == [plan[1]]
+    assert set(job.tasks.filter(agent__isnull=False).values_list("pk", flat=True)) == (
+        set(plan[1].task_ids)
+    )
+
+
+def test_apply_skips_an_assignment_naming_the_wrong_job(delay: mock.Mock) -> None:
+    job = make_job(frames=2)
+    other = make_job("other", frames=2)
+    first, second = AgentFactory.create_batch(2)
+    tasks = list(job.tasks.order_by("frame").values_list("pk", flat=True))
+    plan = [
+        Assignment(str(first.pk), other.pk, (tasks[0],)),  # not a task of ``other``
+        Assignment(str(second.pk), job.pk, (tasks[1],)),
+    ]
+
+    assert apply_plan(plan) == [plan[1]]
+    assert Task.objects.get(pk=tasks[0]).agent_id is None
+
+
+def test_apply_rolls_back_a_chunk_whose_claim_came_out_partial(
+    delay: mock.Mock,
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    version = JobTypeVersionFactory.create(max_batch=None)
+    make_job(frames=4, batch=2, jobtype_version=version)
+    AgentFactory.create_batch(2)
+    plan = run_tick(dry_run=True).planned
+    real_write = services._write_claims
+
+    def lose_one(*args: Any) -> set[int]:
+        """Report half of the first batch only, as if the rest was not written."""
+        return real_write(*args) - {plan[0].task_ids[1]}
+
+    with (
+        mock.patch.object(services, "_write_claims", lose_one),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        applied = apply_plan(plan)
+
+    # The other assignment of the chunk was written too, and rolled back.
+    assert applied == []
+    assert not Task.objects.filter(agent__isnull=False).exists()
+    delay.assert_not_called()
+    assert "rolled back" in caplog.text
+
+
+def test_apply_takes_a_fixed_number_of_parameters_whatever_the_chunk_size(
+    delay: mock.Mock, django_assert_num_queries: Any
+) -> None:
+    """1,200 tasks in one chunk: more than SQLite's historical 999 parameters."""
+    version = JobTypeVersionFactory.create(max_batch=None)
+    make_job(frames=1200, batch=8, jobtype_version=version)
+    AgentFactory.create_batch(150)
+    plan = run_tick(dry_run=True).planned
+    assert sum(len(assignment.task_ids) for assignment in plan) == 1200
+
+    with django_assert_num_queries(APPLY_QUERIES):
+        applied = apply_plan(plan)
+
+    assert applied == list(plan)
+    assert not Task.objects.filter(agent__isnull=True).exists()
+
+
 @pytest.mark.parametrize("agents", [1, 5, 40])
 def test_apply_costs_the_same_queries_for_any_number_of_assignments(
     delay: mock.Mock, django_assert_num_queries: Any, agents: int
@@ -502,8 +588,6 @@ def test_apply_costs_the_same_queries_for_any_number_of_assignments(
     plan = run_tick(dry_run=True).planned
     assert len(plan) == agents
 
-    # Savepoint, agent lock, busy check, task lock, update, release (inside
-    # the test's transaction; BEGIN and COMMIT otherwise).
     with django_assert_num_queries(APPLY_QUERIES):
         applied = apply_plan(plan)
 
@@ -597,6 +681,41 @@ def test_tick_applies_the_plan_and_reports_counts(
     assert data["load_ms"] >= 0
 
 
+def test_tick_pauses_the_cyclic_garbage_collector_while_it_runs(
+    delay: mock.Mock,
+) -> None:
+    make_job(frames=2)
+    AgentFactory.create()
+    seen: list[bool] = []
+    real_plan = services.plan
+
+    def plan_and_look(snapshot: Snapshot) -> Plan:
+        seen.append(gc.isenabled())
+        return real_plan(snapshot)
+
+    with mock.patch.object(services, "plan", plan_and_look):
+        run_tick()
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            run_tick(dry_run=True)
+            assert not gc.isenabled()  # left as the caller had it
+        finally:
+            gc.enable()
+
+    assert seen == [False, False]
+
+
+def test_tick_turns_the_garbage_collector_back_on_after_an_error() -> None:
+    with (
+        mock.patch.object(services, "plan", side_effect=RuntimeError("boom")),
+        pytest.raises(RuntimeError),
+    ):
+        run_tick()
+
+    assert gc.isenabled()
+
+
 # --- two ticks at once ------------------------------------------------------------
 
 
@@ -681,3 +800,87 @@ def test_two_ticks_at_once_never_share_a_task_or_an_agent(
         ) == set(assignment.task_ids)
     assert Task.objects.filter(agent__isnull=False).count() == len(given_tasks)
     assert delay.call_count == len(agents)
+
+
+def crossed_plans(jobs: list[Job], agents: list[Agent], count: int) -> list[Plan]:
+    """Plans giving every agent a different pair of tasks in each plan.
+
+    Plan ``k`` gives agent ``i`` pair ``(i + 7k) % pairs`` of all the jobs'
+    consecutive frame pairs: each plan overlaps the others on some pairs and
+    leaves others to them.
+    """
+    pairs: list[tuple[int, tuple[int, int]]] = []
+    for job in jobs:
+        ids = list(job.tasks.order_by("frame").values_list("pk", flat=True))
+        pairs.extend((job.pk, (ids[n], ids[n + 1])) for n in range(0, len(ids), 2))
+    return [
+        Plan(
+            tuple(
+                Assignment(str(agent.pk), *pairs[(index + 7 * k) % len(pairs)])
+                for index, agent in enumerate(agents)
+            )
+        )
+        for k in range(count)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("chunk", [1, 7, services.CHUNK_ASSIGNMENTS])
+def test_ticks_with_crossed_plans_at_once_never_share_a_task_or_an_agent(
+    delay: mock.Mock, chunk: int
+) -> None:
+    """Four applies at once, each giving every agent another batch.
+
+    The plans want every agent with different batches and many batches for
+    different agents: the hardest mix for the claim. On PostgreSQL they run
+    in four threads released together; on SQLite one after the other, which
+    is what each would see after waiting for the write lock.
+    """
+    version = JobTypeVersionFactory.create(max_batch=None)
+    jobs = [
+        make_job(f"job {number}", frames=30, batch=2, jobtype_version=version)
+        for number in range(3)
+    ]
+    agents = AgentFactory.create_batch(24)
+    plans = crossed_plans(jobs, agents, 4)
+    concurrent = connection.vendor == "postgresql"
+    barrier = threading.Barrier(len(plans), timeout=30)
+    applied: list[Assignment] = []
+    errors: list[BaseException] = []
+
+    def apply(plan: Plan) -> None:
+        try:
+            if concurrent:
+                barrier.wait()
+            applied.extend(apply_plan(plan))
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+        finally:
+            if concurrent:
+                connection.close()
+
+    with mock.patch.object(services, "CHUNK_ASSIGNMENTS", chunk):
+        if concurrent:
+            threads = [threading.Thread(target=apply, args=(p,)) for p in plans]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        else:
+            for plan in plans:
+                apply(plan)
+
+    assert errors == []
+    assert applied
+    given_agents = [assignment.agent_id for assignment in applied]
+    given_tasks = [pk for assignment in applied for pk in assignment.task_ids]
+    assert len(given_agents) == len(set(given_agents))
+    assert len(given_tasks) == len(set(given_tasks))
+    for assignment in applied:
+        assert set(
+            Task.objects.filter(agent_id=assignment.agent_id).values_list(
+                "pk", flat=True
+            )
+        ) == set(assignment.task_ids)
+    assert Task.objects.filter(agent__isnull=False).count() == len(given_tasks)
+    assert delay.call_count == len(applied)
