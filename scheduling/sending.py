@@ -11,7 +11,9 @@ each to the agent and applies the answer (§1.5):
   Celery task retries with backoff before giving up on the agent
   (`give_up_on_agent`);
 - anything else (400, 415, ...): the agent refused the whole assignment, its
-  tasks go back to the queue.
+  tasks go back to the queue; the free RAM or CPUs a "not enough" refusal
+  names are stored on the agent, so the planner does not offer it the same
+  job again.
 
 Tasks given back keep their ``attempts``: an attempt is counted when the agent
 reports the task running, which a refused task never was. Every change is one
@@ -265,6 +267,28 @@ def _unassign(agent: Agent, task_ids: Sequence[int]) -> None:
         ).update(agent=None, sent_to_agent=False)
 
 
+def _learn_capacity(agent: Agent, body: Any) -> None:
+    """Take the free RAM and CPUs an agent gave as its reason for a refusal.
+
+    0.8.6 answers ``400 {"error": "Not enough ram", "agent_ram": free, ...}``
+    (or ``"agent_cpus"``). The agent knows its own state better than its last
+    report: storing it keeps the planner from offering the same job to the
+    same agent on every tick. One UPDATE, only when there is something to
+    learn.
+    """
+    if not isinstance(body, dict):
+        return
+    changes: dict[str, int] = {}
+    for key, column in (("agent_ram", "free_ram"), ("agent_cpus", "cpus")):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            changes[column] = value
+    if changes.get("cpus") == 0:
+        del changes["cpus"]  # an agent always has a CPU; keep the registered count
+    if changes:
+        Agent.objects.filter(pk=agent.pk).update(**changes)
+
+
 def _post(
     session: requests.Session, url: str, payload: dict[str, Any], agent: Agent
 ) -> requests.Response:
@@ -350,6 +374,7 @@ def send_assignment(*, agent_id: uuid.UUID | str) -> SendResult:
                 rejected = _rejected_ids(json_body(response), task_ids)
             else:
                 rejected = task_ids
+                _learn_capacity(agent, json_body(response))
             if rejected:
                 logger.warning(
                     "agent %s refused tasks %s of job %s (%s): %s",

@@ -393,6 +393,41 @@ def test_a_refused_assignment_gives_the_tasks_back(
     assert _task_states(tasks) == [(None, False, 1, WorkState.QUEUED)] * 2
 
 
+UNCHANGED = {"free_ram": 12000, "cpus": 8}
+
+
+@pytest.mark.parametrize(
+    ("body", "stored"),
+    [
+        (
+            {"error": "Not enough ram", "agent_ram": 512, "requires_ram": 4096},
+            {"free_ram": 512, "cpus": 8},
+        ),
+        (
+            {"error": "Not enough cpus", "agent_cpus": 2, "requires_cpus": 4},
+            {"free_ram": 12000, "cpus": 2},
+        ),
+        ({"error": "extra keys not allowed"}, UNCHANGED),
+        ({"error": "Not enough ram", "agent_ram": "lots"}, UNCHANGED),
+        ({"error": "Not enough cpus", "agent_cpus": 0}, UNCHANGED),
+    ],
+)
+def test_a_not_enough_refusal_teaches_the_agents_capacity(
+    fake_agent: FakeAgent,
+    make_agent: Callable[..., Agent],
+    body: dict[str, Any],
+    stored: dict[str, int],
+) -> None:
+    agent = make_agent(free_ram=12000, cpus=8)
+    _tasks(_bare_job(), agent, 1)
+    fake_agent.answer(400, body, "text/html")
+
+    send_assignment(agent_id=agent.pk)
+
+    agent.refresh_from_db()
+    assert {"free_ram": agent.free_ram, "cpus": agent.cpus} == stored
+
+
 def test_a_409_gives_back_only_the_rejected_tasks(
     fake_agent: FakeAgent, make_agent: Callable[..., Agent]
 ) -> None:
