@@ -257,7 +257,7 @@ def _reconcile(
 
 
 def poll_agent(*, agent_id: uuid.UUID | str) -> PollResult:
-    """Poll one agent: its status, its tasks, and a pending restart request.
+    """Poll one agent: its status, its tasks, a pending upgrade or restart.
 
     Raises AgentUnavailableError when the agent does not answer both GETs
     with a 200 (the Celery task retries, then gives up on the agent). An
