@@ -44,7 +44,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from farm.choices import AgentState, UseAddress, WorkState
+from farm.choices import ACTIVE_WORK_STATES, AgentState, UseAddress, WorkState
 from farm.models import Agent, Task
 from farm.services.agents import agent_update_path
 from farm.signals import notify_work_changed
@@ -67,7 +67,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_OPEN_STATES = [WorkState.QUEUED, WorkState.RUNNING]
 #: An agent with a pending restart or upgrade is polled again once this share
 #: of ``agent_poll_interval`` has passed: on every periodic run, give or take
 #: the run's own jitter.
@@ -124,7 +123,7 @@ def agents_due_for_poll(now: datetime | None = None) -> QuerySet[Agent]:
         )
 
     has_open_tasks = Exists(
-        Task.objects.filter(agent=OuterRef("pk"), state__in=_OPEN_STATES)
+        Task.objects.filter(agent=OuterRef("pk"), state__in=ACTIVE_WORK_STATES)
     )
     is_busy = Q(state=AgentState.RUNNING) | Q(has_open_tasks=True)
     # Requests an admin is waiting for: checked on every periodic run.
@@ -232,7 +231,10 @@ def _reconcile(
     if lost:
         with transaction.atomic():
             still_lost = Task.objects.filter(
-                pk__in=lost, agent=agent, sent_to_agent=True, state__in=_OPEN_STATES
+                pk__in=lost,
+                agent=agent,
+                sent_to_agent=True,
+                state__in=ACTIVE_WORK_STATES,
             )
             resent = list(still_lost.select_for_update().values_list("pk", flat=True))
             still_lost.filter(pk__in=resent).update(
@@ -271,7 +273,7 @@ def poll_agent(*, agent_id: uuid.UUID | str) -> PollResult:
 
     sent_before = set(
         Task.objects.filter(
-            agent=agent, sent_to_agent=True, state__in=_OPEN_STATES
+            agent=agent, sent_to_agent=True, state__in=ACTIVE_WORK_STATES
         ).values_list("pk", flat=True)
     )
     base = agent.api_url()

@@ -37,7 +37,12 @@ import requests
 from django.db import transaction
 from django.db.models import Prefetch
 
-from farm.choices import AVAILABLE_AGENT_STATES, UseAddress, WorkState
+from farm.choices import (
+    ACTIVE_WORK_STATES,
+    AVAILABLE_AGENT_STATES,
+    UseAddress,
+    WorkState,
+)
 from farm.models import Agent, Job, JobNotifiedUser, Task
 from farm.services.agents import requeue_agent_tasks
 from pyfarm_site.conf import farm_config
@@ -252,7 +257,7 @@ def _mark_sent(agent: Agent, task_ids: Sequence[int]) -> None:
         Task.objects.filter(
             pk__in=task_ids,
             agent=agent,
-            state__in=[WorkState.QUEUED, WorkState.RUNNING],
+            state__in=ACTIVE_WORK_STATES,
         ).update(sent_to_agent=True)
 
 

@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.expressions import Combinable
 
-from farm.choices import AVAILABLE_AGENT_STATES, WorkState
+from farm.choices import ACTIVE_WORK_STATES, AVAILABLE_AGENT_STATES, WorkState
 from farm.models import (
     Agent,
     Job,
@@ -68,8 +68,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_OPEN_STATES = [WorkState.QUEUED, WorkState.RUNNING]
-_RUNNABLE_JOB_STATES = [WorkState.QUEUED, WorkState.RUNNING]
 _AVAILABLE = sorted(AVAILABLE_AGENT_STATES)
 
 
@@ -88,7 +86,7 @@ def _idle_agents() -> QuerySet[Agent]:
     # ``agent__isnull`` changes nothing but the plan: PostgreSQL then reads
     # the assigned tasks through an index instead of hashing every queued one.
     open_tasks = Task.objects.filter(
-        agent=OuterRef("pk"), agent__isnull=False, state__in=_OPEN_STATES
+        agent=OuterRef("pk"), agent__isnull=False, state__in=ACTIVE_WORK_STATES
     )
     return Agent.objects.filter(state__in=_AVAILABLE).filter(~Exists(open_tasks))
 
@@ -99,7 +97,7 @@ def _runnable_jobs() -> QuerySet[Job]:
     Queued or running (so not paused), not hidden, not flagged for deletion.
     """
     return Job.objects.filter(
-        state__in=_RUNNABLE_JOB_STATES, hidden=False, to_be_deleted=False
+        state__in=ACTIVE_WORK_STATES, hidden=False, to_be_deleted=False
     )
 
 
@@ -195,7 +193,7 @@ def _busy_agents(
     """
     triples = (
         Task.objects.filter(
-            state__in=_OPEN_STATES,
+            state__in=ACTIVE_WORK_STATES,
             agent__isnull=False,
             agent__state__in=_AVAILABLE,
         )

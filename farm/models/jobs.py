@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from farm.choices import TERMINAL_WORK_STATES, WorkState
+from farm.choices import ACTIVE_WORK_STATES, TERMINAL_WORK_STATES, WorkState
 from farm.models.jobtypes import SoftwareRequirementBase
 from farm.validators import length_error, priority_error
 from pyfarm_site.conf import (
@@ -79,9 +79,7 @@ class JobQuerySet(models.QuerySet["Job"]):
 
     def pause(self) -> int:
         """Pause the jobs that are queued or running; returns how many changed."""
-        return self.filter(state__in=[WorkState.QUEUED, WorkState.RUNNING]).update(
-            state=WorkState.PAUSED
-        )
+        return self.filter(state__in=ACTIVE_WORK_STATES).update(state=WorkState.PAUSED)
 
     def unpause(self) -> list[int]:
         """Set paused jobs back to queued; returns their ids.

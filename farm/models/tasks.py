@@ -7,12 +7,9 @@ from django.db.models import Case, F, Q, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from farm.choices import WorkState
+from farm.choices import ACTIVE_WORK_STATES, WorkState
 
 __all__ = ["Task"]
-
-# States from which a task may still start, finish or report progress.
-_OPEN_STATES = [WorkState.QUEUED, WorkState.RUNNING]
 
 
 def _attempt_ended() -> Case:
@@ -49,7 +46,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
         return self.filter(
             state=WorkState.QUEUED,
             hidden=False,
-            job__state__in=[WorkState.QUEUED, WorkState.RUNNING],
+            job__state__in=ACTIVE_WORK_STATES,
             job__hidden=False,
             job__to_be_deleted=False,
         )
@@ -76,7 +73,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
         agent's "done" can arrive before its "running" (`_attempt_ended`).
         """
         now = timezone.now()
-        tasks = self.filter(state__in=_OPEN_STATES)
+        tasks = self.filter(state__in=ACTIVE_WORK_STATES)
         agent_ids = list(
             tasks.filter(agent__isnull=False)
             .values_list("agent_id", flat=True)
@@ -104,12 +101,12 @@ class TaskQuerySet(models.QuerySet["Task"]):
         while its failures do not exceed the job's ``requeue`` (-1: forever).
         """
         now = timezone.now()
-        tasks = self.filter(state__in=_OPEN_STATES)
+        tasks = self.filter(state__in=ACTIVE_WORK_STATES)
         failed = list(tasks.values_list("pk", "agent_id"))
         if not failed:
             return 0
         ids = [pk for pk, _ in failed]
-        count = Task.objects.filter(pk__in=ids, state__in=_OPEN_STATES).update(
+        count = Task.objects.filter(pk__in=ids, state__in=ACTIVE_WORK_STATES).update(
             state=WorkState.FAILED,
             attempts=_attempt_ended(),
             failures=F("failures") + 1,
@@ -140,7 +137,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
     def requeue(self) -> int:
         """Take open tasks back from their agent without counting a failure."""
-        return self.filter(state__in=_OPEN_STATES).update(
+        return self.filter(state__in=ACTIVE_WORK_STATES).update(
             state=WorkState.QUEUED,
             agent=None,
             sent_to_agent=False,
@@ -164,11 +161,13 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
     def set_progress(self, progress: float) -> int:
         """Record progress of open tasks (ignored once an attempt ended)."""
-        return self.filter(state__in=_OPEN_STATES).update(progress=progress)
+        return self.filter(state__in=ACTIVE_WORK_STATES).update(progress=progress)
 
     def set_started_now(self) -> int:
         """Record that open tasks started now (the agent's "time_started": "now")."""
-        return self.filter(state__in=_OPEN_STATES).update(time_started=timezone.now())
+        return self.filter(state__in=ACTIVE_WORK_STATES).update(
+            time_started=timezone.now()
+        )
 
 
 class Task(models.Model):

@@ -22,7 +22,12 @@ from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from farm.choices import AVAILABLE_AGENT_STATES, AgentState, WorkState
+from farm.choices import (
+    ACTIVE_WORK_STATES,
+    AVAILABLE_AGENT_STATES,
+    AgentState,
+    WorkState,
+)
 from farm.models import (
     GPU,
     Agent,
@@ -69,7 +74,7 @@ def requeue_agent_tasks(*, agent_ids: list, offline: bool = True) -> int:
     """
     with transaction.atomic():
         tasks = Task.objects.filter(
-            agent_id__in=agent_ids, state__in=[WorkState.QUEUED, WorkState.RUNNING]
+            agent_id__in=agent_ids, state__in=ACTIVE_WORK_STATES
         )
         job_ids = list(tasks.values_list("job_id", flat=True).distinct())
         count = tasks.requeue()

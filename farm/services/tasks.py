@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.db.models import Q
 
-from farm.choices import WorkState
+from farm.choices import ACTIVE_WORK_STATES, WorkState
 from farm.models import Task
 from farm.models.tasks import TaskQuerySet
 from farm.services.jobs import refresh_job_states
@@ -79,17 +79,15 @@ def update_task(
             )
         state_changed = bool(changed)
         if state != WorkState.FAILED and not isinstance(last_error, _Unset):
-            changed += tasks.filter(
-                state__in=[WorkState.QUEUED, WorkState.RUNNING]
-            ).update(last_error=last_error)
+            changed += tasks.filter(state__in=ACTIVE_WORK_STATES).update(
+                last_error=last_error
+            )
         if progress is not None:
             changed += reports.set_progress(progress)
         if time_started_now:
             changed += reports.set_started_now()
         if not isinstance(agent, _Unset):
-            assigned = tasks.filter(
-                state__in=[WorkState.QUEUED, WorkState.RUNNING]
-            ).exclude(agent=agent)
+            assigned = tasks.filter(state__in=ACTIVE_WORK_STATES).exclude(agent=agent)
             if agent is None:
                 changed += assigned.update(agent=None, sent_to_agent=False)
             else:
