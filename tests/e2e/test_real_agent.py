@@ -40,6 +40,8 @@ from typing import Any
 import pytest
 import requests
 
+from scheduling.tests.fake_agent import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 TIMEOUT = float(os.environ.get("PYFARM_E2E_TIMEOUT", "180"))
@@ -63,13 +65,6 @@ class E2EShell(JobType):
             " ".join(str(frame) for frame in frames), exit_code)
         return self.COMMAND_DATA("/bin/sh", "-c", script)
 '''
-
-
-def _free_port() -> int:
-    """A free port for the master (any the system hands out)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _free_agent_port() -> int:
@@ -302,7 +297,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     workdir = tmp_path_factory.mktemp("e2e")
     venv = _agent_venv()
     broker, stop_redis = _redis(workdir)
-    port = _free_port()
+    port = free_port()
     env = {
         key: value for key, value in os.environ.items() if not key.startswith("PYFARM_")
     }
