@@ -24,8 +24,14 @@ app = Celery("pyfarm_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-#: The folders of kombu's filesystem transport, which it does not create.
-FILESYSTEM_FOLDERS = ("data_folder_in", "data_folder_out", "control_folder")
+#: The folders of the filesystem transport (pyfarm_site.broker), which it does
+#: not create.
+FILESYSTEM_FOLDERS = (
+    "data_folder_in",
+    "data_folder_out",
+    "control_folder",
+    "bad_folder",
+)
 
 
 def prepare_broker(broker_url: str, transport_options: Mapping[str, Any]) -> None:

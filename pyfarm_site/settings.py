@@ -181,15 +181,20 @@ SERVER_EMAIL = PYFARM["from_email"]
 # The broker: by default kombu's filesystem transport, a directory shared by
 # the processes of one machine (no server to run); Redis in production.
 CELERY_BROKER_URL = PYFARM["scheduler_broker"]
+CELERY_BROKER_TRANSPORT: str | None = None
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem:"):
     _BROKER_DIR = PYFARM["scheduler_broker_dir"]
+    # kombu's transport, guarded: atomic writes, and files that cannot be read
+    # are retried, then moved to the bad folder (pyfarm_site/broker.py).
+    CELERY_BROKER_TRANSPORT = "pyfarm_site.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Producers write and consumers read the same folder (the folders are
         # created by pyfarm_site.celery).
         "data_folder_in": f"{_BROKER_DIR}/queue",
         "data_folder_out": f"{_BROKER_DIR}/queue",
         "control_folder": f"{_BROKER_DIR}/control",
+        "bad_folder": f"{_BROKER_DIR}/bad",
         # The transport polls the folder; short tasks want a short wait.
         "polling_interval": 0.2,
     }

@@ -244,3 +244,87 @@ def test_a_worker_runs_a_task_sent_through_the_broker(
         # The message went through the folder of this test, and was consumed.
         assert (tmp_path / "broker" / "queue").is_dir()
         assert not list((tmp_path / "broker" / "queue").iterdir())
+
+
+@pytest.mark.slow
+def test_unreadable_message_files_do_not_stop_the_worker(tmp_path: Path) -> None:
+    """An empty and a half-written message file (what kombu's own transport
+    let a worker read, and die of) are skipped, then moved to the bad folder;
+    the worker keeps running and a task sent afterwards runs."""
+    queue = f"pyfarm-test-{uuid.uuid4().hex}"
+    broker_dir = tmp_path / "broker"
+    queue_dir = broker_dir / "queue"
+    queue_dir.mkdir(parents=True)
+    empty = queue_dir / f"1_{uuid.uuid4()}.{queue}.msg"
+    empty.touch()
+    half = queue_dir / f"2_{uuid.uuid4()}.{queue}.msg"
+    half.write_text('{"body": "eyJ0YXNrIjog", "content-type": "application/js')
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "pyfarm_site.settings",
+        "PYFARM_SCHEDULER_BROKER": "filesystem://",
+        "PYFARM_SCHEDULER_BROKER_DIR": str(broker_dir),
+    }
+    celery = [sys.executable, "-m", "celery", "-A", "pyfarm_site"]
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            [
+                *celery,
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "1",
+                "--include",
+                "scheduling.tests.celery_tasks",
+                "--queues",
+                queue,
+                "--hostname",
+                f"{queue}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_text(log, " ready.", process=worker)
+        # One more, once the worker polls the folder.
+        late = queue_dir / f"3_{uuid.uuid4()}.{queue}.msg"
+        late.touch()
+        result = tmp_path / "pong.txt"
+        token = uuid.uuid4().hex
+        subprocess.run(
+            [
+                *celery,
+                "call",
+                "scheduling.tests.ping",
+                "--args",
+                json.dumps([str(result), token]),
+                "--queue",
+                queue,
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+        _wait_for_text(result, token, process=worker)
+        for path in (empty, half, late):
+            _wait_for_text(
+                log, f"moved it to {broker_dir}/bad/{path.name}", process=worker
+            )
+        assert worker.poll() is None
+    finally:
+        code = _stop(worker)
+    output_text = log.read_text(errors="replace")
+    assert code == 0, output_text
+    assert "Unrecoverable error" not in output_text
+    assert sorted(p.name for p in (broker_dir / "bad").iterdir()) == sorted(
+        p.name for p in (empty, half, late)
+    )
+    assert not list(queue_dir.iterdir())
