@@ -1,18 +1,26 @@
 """Running the master's processes together (``manage.py runmaster``).
 
-`ProcessGroup` starts a set of child processes, forwards SIGTERM/SIGINT to
-them, and stops all of them as soon as one exits, so that the master never
-runs half up.
+`ProcessGroup` starts a set of child processes and supervises them: a child
+that exits (a crashed Celery worker, beat or web server) is started again
+after a delay that doubles while it keeps failing (`Backoff`), and each exit
+and restart is logged, while the other children keep running. Only SIGTERM or
+SIGINT to the supervising process stops them all.
+
+Each child runs in a process group of its own: a terminal's Ctrl+C reaches
+the supervisor alone, which then stops the children in order, and when a
+child dies, what it leaves behind (gunicorn's or Celery's own worker
+processes) is killed with it, so its replacement starts clean.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
@@ -27,8 +35,53 @@ class ProcessSpec:
     argv: Sequence[str]
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """How long to wait before starting a child that exited again.
+
+    The first restart waits ``initial`` seconds, each further one twice as
+    long as the one before, up to ``maximum``; a child that had run for
+    ``reset_after`` seconds before it exited counts as healthy, and starts
+    over at ``initial``.
+    """
+
+    initial: float = 1.0
+    maximum: float = 30.0
+    reset_after: float = 60.0
+
+    def next_delay(self, previous: float | None, ran_for: float) -> float:
+        """The delay before the next start, after one of ``previous``."""
+        if previous is None or ran_for >= self.reset_after:
+            return self.initial
+        return min(previous * 2, self.maximum)
+
+
+@dataclass
+class Child:
+    """One supervised child: its spec, its current process and restart state."""
+
+    spec: ProcessSpec
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    #: The delay of the last restart (None: it has not failed yet).
+    delay: float | None = None
+    #: When to start it again, while it is down.
+    restart_at: float | None = None
+    restarts: int = 0
+
+
+def describe_exit(code: int) -> str:
+    """``exited with code 3`` or ``was killed by SIGKILL``."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 class ProcessGroup:
-    """Children that start together and stop together."""
+    """Children that start together, are restarted alone and stop together."""
 
     def __init__(
         self,
@@ -36,73 +89,141 @@ class ProcessGroup:
         *,
         env: Mapping[str, str] | None = None,
         stop_timeout: float = 15.0,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.specs = list(specs)
         self.env = dict(os.environ if env is None else env)
         self.stop_timeout = stop_timeout
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.supervised = {spec.name: Child(spec) for spec in self.specs}
         self._stopping = False
+
+    @property
+    def children(self) -> dict[str, subprocess.Popen[bytes]]:
+        """The current process of each child that has one."""
+        return {
+            name: child.process
+            for name, child in self.supervised.items()
+            if child.process is not None
+        }
+
+    def _spawn(self, child: Child) -> None:
+        child.process = subprocess.Popen(
+            list(child.spec.argv), env=self.env, process_group=0
+        )
+        child.started_at = self.clock()
+        child.restart_at = None
 
     def start(self) -> None:
         """Start every child; if one fails to start, stop the others."""
         try:
-            for spec in self.specs:
-                logger.info("starting %s: %s", spec.name, " ".join(spec.argv))
-                self.children[spec.name] = subprocess.Popen(
-                    list(spec.argv), env=self.env
+            for child in self.supervised.values():
+                logger.info(
+                    "starting %s: %s", child.spec.name, " ".join(child.spec.argv)
                 )
+                self._spawn(child)
+                assert child.process is not None
+                logger.info("started %s (pid %d)", child.spec.name, child.process.pid)
         except OSError:
             self.stop()
             raise
 
+    def supervise(self) -> None:
+        """One supervision step: notice children that exited, restart those due."""
+        now = self.clock()
+        for child in self.supervised.values():
+            process = child.process
+            if process is not None:
+                code = process.poll()
+                if code is None:
+                    continue
+                _kill_group(process.pid)
+                ran_for = now - child.started_at
+                child.delay = self.backoff.next_delay(child.delay, ran_for)
+                child.restart_at = now + child.delay
+                child.process = None
+                logger.error(
+                    "%s (pid %d) %s after %.1f s; restarting it in %.0f s",
+                    child.spec.name,
+                    process.pid,
+                    describe_exit(code),
+                    ran_for,
+                    child.delay,
+                )
+            if self._stopping or child.restart_at is None or now < child.restart_at:
+                continue
+            try:
+                self._spawn(child)
+            except OSError as error:
+                child.delay = self.backoff.next_delay(child.delay, 0.0)
+                child.restart_at = now + child.delay
+                logger.error(
+                    "cannot restart %s: %s; trying again in %.0f s",
+                    child.spec.name,
+                    error,
+                    child.delay,
+                )
+                continue
+            child.restarts += 1
+            assert child.process is not None
+            logger.warning(
+                "restarted %s (pid %d, restart %d)",
+                child.spec.name,
+                child.process.pid,
+                child.restarts,
+            )
+
     def poll(self) -> tuple[str, int] | None:
-        """One supervision step: the first child that exited, with its code."""
-        for name, child in self.children.items():
-            code = child.poll()
-            if code is not None:
-                return name, code
+        """The first child that exited and is not restarted yet, with its code."""
+        for name, child in self.supervised.items():
+            if child.process is not None:
+                code = child.process.poll()
+                if code is not None:
+                    return name, code
         return None
 
     def stop(self) -> None:
         """Terminate every child, killing those still alive after the timeout."""
         self._stopping = True
-        for child in self.children.values():
-            if child.poll() is None:
-                child.terminate()
+        running = self.children
+        for process in running.values():
+            if process.poll() is None:
+                process.terminate()
         deadline = time.monotonic() + self.stop_timeout
-        for name, child in self.children.items():
+        for name, process in running.items():
             try:
-                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 logger.warning("%s did not stop in time; killing it", name)
-                child.kill()
-                child.wait()
+                process.kill()
+                process.wait()
+            _kill_group(process.pid)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         logger.info("received signal %s; stopping", signal.Signals(signum).name)
         self._stopping = True
 
     def run(self, *, interval: float = 0.5) -> int:
-        """Start, supervise until a signal or a child's exit, stop; the exit code."""
+        """Start, supervise until SIGTERM or SIGINT, stop; the exit code (0)."""
         previous = {
             sig: signal.signal(sig, self._on_signal)
             for sig in (signal.SIGTERM, signal.SIGINT)
         }
-        code = 0
         try:
             self.start()
             while not self._stopping:
-                exited = self.poll()
-                if exited is not None:
-                    name, code = exited
-                    logger.error(
-                        "%s exited with code %s; stopping the others", name, code
-                    )
-                    code = code or 1
-                    break
+                self.supervise()
                 time.sleep(interval)
         finally:
             self.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return code
+        return 0
+
+
+def _kill_group(pgid: int) -> None:
+    """Kill what is left of a child's process group (its own children)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
