@@ -1,16 +1,14 @@
 #!/usr/bin/env python
 """Django's command-line utility for the PyFarm master."""
 
-import os
 import sys
 
 
 def main() -> None:
-    """Run a management command."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pyfarm_site.settings")
-    from django.core.management import execute_from_command_line
+    """Run a management command (start-up errors as one line: pyfarm_site.cli)."""
+    from pyfarm_site.cli import main as run
 
-    execute_from_command_line(sys.argv)
+    run(sys.argv)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 from django.core.management import call_command
-from django.core.management.base import OutputWrapper
+from django.core.management.base import CommandError, OutputWrapper
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
@@ -55,6 +56,19 @@ def drop_all_tables(
 def database_name() -> str:
     """The name of the default database (a file path for SQLite)."""
     return str(connection.settings_dict["NAME"])
+
+
+def check_drop_confirmation(confirm: str | None) -> None:
+    """Refuse to drop the tables unless ``confirm`` repeats the database's name.
+
+    The name may be given whole or, for an SQLite file, as its file name.
+    """
+    name = database_name()
+    if confirm not in {name, Path(name).name}:
+        raise CommandError(
+            f"--drop-all deletes every table of {name!r}: "
+            f"repeat its name with --confirm-drop {Path(name).name}"
+        )
 
 
 @contextmanager

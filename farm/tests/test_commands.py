@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +22,29 @@ from django.db import connection
 
 from farm.management.commands import runmaster
 from pyfarm_site.config import BASE_DIR
-from pyfarm_site.processes import ProcessGroup, ProcessSpec
+from pyfarm_site.processes import ProcessGroup
+from scheduling.tests.fake_agent import free_port
 
 
 def _tables() -> set[str]:
     return set(connection.introspection.table_names())
 
 
+def _database_file_name() -> str:
+    return Path(connection.settings_dict["NAME"]).name
+
+
 @pytest.mark.django_db(transaction=True)
 def test_pyfarm_tables_drops_and_creates_every_table() -> None:
     out = io.StringIO()
-    call_command("pyfarm_tables", "--drop-all", "--no-create-tables", stdout=out)
+    call_command(
+        "pyfarm_tables",
+        "--drop-all",
+        "--confirm-drop",
+        _database_file_name(),
+        "--no-create-tables",
+        stdout=out,
+    )
     assert "farm" in out.getvalue()
     assert not {"jobs", "tasks", "agents", "users"} & _tables()
     call_command("pyfarm_tables", stdout=io.StringIO())
@@ -40,7 +54,12 @@ def test_pyfarm_tables_drops_and_creates_every_table() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_pyfarm_tables_echo_prints_the_sql() -> None:
     call_command(
-        "pyfarm_tables", "--drop-all", "--no-create-tables", stdout=io.StringIO()
+        "pyfarm_tables",
+        "--drop-all",
+        "--confirm-drop",
+        _database_file_name(),
+        "--no-create-tables",
+        stdout=io.StringIO(),
     )
     out = io.StringIO()
     call_command("pyfarm_tables", "--echo", stdout=out)
@@ -52,6 +71,15 @@ def test_pyfarm_tables_is_idempotent() -> None:
     out = io.StringIO()
     call_command("pyfarm_tables", stdout=out)
     assert "up to date" in out.getvalue()
+    assert "jobs" in _tables()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("confirm", [None, "wrong-name"])
+def test_pyfarm_tables_refuses_to_drop_without_the_database_name(confirm) -> None:
+    args = ["--drop-all"] + (["--confirm-drop", confirm] if confirm else [])
+    with pytest.raises(CommandError, match="--confirm-drop"):
+        call_command("pyfarm_tables", *args, stdout=io.StringIO())
     assert "jobs" in _tables()
 
 
@@ -83,16 +111,16 @@ def test_runmaster_drops_creates_and_serves(monkeypatch) -> None:
         return 0
 
     monkeypatch.setattr(ProcessGroup, "run", fake_run)
-    name = Path(connection.settings_dict["NAME"]).name
+    bind = f"127.0.0.1:{free_port()}"
     out = io.StringIO()
     call_command(
         "runmaster",
         "-D",
         "--confirm-drop",
-        name,
+        _database_file_name(),
         "--allow-agent-loopback-addresses",
         "--bind",
-        "127.0.0.1:5999",
+        bind,
         stdout=out,
     )
     assert "Dropped the tables" in out.getvalue()
@@ -102,7 +130,7 @@ def test_runmaster_drops_creates_and_serves(monkeypatch) -> None:
     web, worker, beat = started["specs"]
     assert (web.name, worker.name, beat.name) == ("web", "worker", "beat")
     assert web.argv[1:4] == ["-m", "gunicorn", "pyfarm_site.wsgi:application"]
-    assert "127.0.0.1:5999" in web.argv
+    assert bind in web.argv
     assert worker.argv[-2:] == ["--concurrency", str(runmaster.DEFAULT_CONCURRENCY)]
     assert started["env"]["PYFARM_DEV_ALLOW_AGENT_LOOPBACK_ADDRESSES"] == "true"
 
@@ -118,7 +146,9 @@ def test_runmaster_without_the_scheduler_runs_the_web_server_only(
         return 0
 
     monkeypatch.setattr(ProcessGroup, "run", fake_run)
-    call_command("runmaster", "--dev", "--no-scheduler", stdout=io.StringIO())
+    call_command(
+        "runmaster", "--dev", "--no-scheduler", "--bind", _bind(), stdout=io.StringIO()
+    )
     assert [spec.name for spec in started["specs"]] == ["web"]
 
 
@@ -131,7 +161,15 @@ def test_runmaster_passes_the_concurrency_to_the_worker(monkeypatch) -> None:
         return 0
 
     monkeypatch.setattr(ProcessGroup, "run", fake_run)
-    call_command("runmaster", "--dev", "--concurrency", "3", stdout=io.StringIO())
+    call_command(
+        "runmaster",
+        "--dev",
+        "--concurrency",
+        "3",
+        "--bind",
+        _bind(),
+        stdout=io.StringIO(),
+    )
     worker = next(spec for spec in started["specs"] if spec.name == "worker")
     assert worker.argv[-2:] == ["--concurrency", "3"]
 
@@ -180,46 +218,8 @@ def test_dev_mode_uses_the_development_server() -> None:
     assert [spec.name for spec in scheduler] == ["worker", "beat"]
 
 
-@pytest.mark.django_db
-def test_runmaster_stops_with_the_exit_code_of_a_failed_child(monkeypatch) -> None:
-    monkeypatch.setattr(
-        runmaster,
-        "master_processes",
-        lambda **kwargs: [
-            ProcessSpec("web", [sys.executable, "-c", "raise SystemExit(3)"])
-        ],
-    )
-    with pytest.raises(CommandError, match="exit code 3"):
-        call_command("runmaster", "--dev", stdout=io.StringIO())
-
-
-def test_process_group_stops_the_others_when_one_exits() -> None:
-    group = ProcessGroup(
-        [
-            ProcessSpec(
-                "sleeper", [sys.executable, "-c", "import time; time.sleep(60)"]
-            ),
-            ProcessSpec("quitter", [sys.executable, "-c", "raise SystemExit(0)"]),
-        ]
-    )
-    started = time.monotonic()
-    assert group.run(interval=0.05) == 1
-    assert time.monotonic() - started < 15
-    assert all(child.poll() is not None for child in group.children.values())
-
-
-def test_process_group_poll_reports_an_exited_child() -> None:
-    group = ProcessGroup([ProcessSpec("quick", [sys.executable, "-c", "pass"])])
-    group.start()
-    group.children["quick"].wait()
-    assert group.poll() == ("quick", 0)
-    group.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _bind() -> str:
+    return f"127.0.0.1:{free_port()}"
 
 
 def _wait_for(url: str, timeout: float = 30.0) -> int:
@@ -257,20 +257,17 @@ def _wait_for_log(path: Path, *texts: str, timeout: float = 60.0) -> None:
     raise AssertionError(f"{texts} not all in the master's log within {timeout}s")
 
 
-@pytest.mark.slow
-def test_the_master_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
-    """The real thing: migrate a fresh database, serve with gunicorn, run a
-    Celery worker and beat on the embedded broker, stop them all."""
-    port = _free_port()
+def _start_master(folder: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
+    """``manage.py runmaster`` on a fresh SQLite database and broker folder."""
     env = {
         **os.environ,
-        "PYFARM_DATABASE_URI": f"sqlite:///{tmp_path}/farm.sqlite",
+        "PYFARM_DATABASE_URI": f"sqlite:///{folder}/farm.sqlite",
         "PYFARM_BASE_URL": f"http://127.0.0.1:{port}/",
         "PYFARM_SCHEDULER_BROKER": "filesystem://",
-        "PYFARM_SCHEDULER_BROKER_DIR": str(tmp_path / "broker"),
+        "PYFARM_SCHEDULER_BROKER_DIR": str(folder / "broker"),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    log = tmp_path / "master.log"
+    log = folder / "master.log"
     with log.open("wb") as output:
         master = subprocess.Popen(
             [
@@ -288,23 +285,157 @@ def test_the_master_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    return master, log
+
+
+def _stop_master(master: subprocess.Popen[bytes]) -> int:
+    if master.poll() is None:
+        master.send_signal(signal.SIGTERM)
+        try:
+            master.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            master.kill()
+            master.wait()
+    return master.returncode
+
+
+@pytest.mark.slow
+def test_the_master_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The real thing: migrate a fresh database, serve with gunicorn, run a
+    Celery worker and beat on the embedded broker, stop them all."""
+    port = free_port()
+    master, log = _start_master(tmp_path, port)
     try:
         assert _wait_for(f"http://127.0.0.1:{port}/login/") == 200
         assert _wait_for(f"http://127.0.0.1:{port}/setup/") == 200
         # The worker is connected to the embedded broker, beat reads the
         # database's schedule: web, worker and beat are the master's children.
-        _wait_for_log(log, "filesystem://", " ready.", "beat: Starting...")
+        _wait_for_log(log, "Connected to pyfarm_site.broker:Transport://", " ready.")
+        _wait_for_log(log, "beat: Starting...")
         children = _children(master.pid)
         assert len(children) == 3
         assert (tmp_path / "broker" / "queue").is_dir()
         master.send_signal(signal.SIGTERM)
         assert master.wait(timeout=30) == 0
     finally:
-        if master.poll() is None:
-            master.kill()
-    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
+        _stop_master(master)
+    assert not [pid for pid in children if _alive(pid)]
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _child(pid: int, *words: str) -> int | None:
+    """The live child of ``pid`` whose command line has all of ``words``."""
+    for child in _children(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(word.encode() in argv for word in words):
+            return child
+    return None
+
+
+@pytest.fixture(scope="module")
+def running_master(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    """One real ``runmaster`` (web, worker, beat) for the tests of this module
+    that only watch it or kill one of its children."""
+    folder = tmp_path_factory.mktemp("master")
+    port = free_port()
+    master, log = _start_master(folder, port)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/login/")
+        _wait_for_log(log, " ready.", "beat: Starting...")
+        yield master, log, port
+    finally:
+        _stop_master(master)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_restarted_while_the_web_server_serves(
+    running_master: tuple[subprocess.Popen[bytes], Path, int],
+) -> None:
+    master, log, port = running_master
+    worker = _child(master.pid, "celery", "worker")
+    assert worker is not None
+    failures: list[str] = []
+    answered = 0
+    done = threading.Event()
+
+    def poll_web() -> None:
+        nonlocal answered
+        while not done.is_set():
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/login/", timeout=5
+                ) as response:
+                    assert response.status == 200
+                    answered += 1
+            except (OSError, AssertionError) as error:
+                failures.append(repr(error))
+            time.sleep(0.1)
+
+    poller = threading.Thread(target=poll_web)
+    poller.start()
+    try:
+        ready = log.read_text(errors="replace").count(" ready.")
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        restarted = None
+        while restarted in (None, worker):
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            assert master.poll() is None, "the master stopped"
+            time.sleep(0.2)
+            restarted = _child(master.pid, "celery", "worker")
+        # The new worker gets ready, on the broker again.
+        while log.read_text(errors="replace").count(" ready.") <= ready:
+            assert time.monotonic() < deadline, "the new worker never got ready"
+            time.sleep(0.2)
+    finally:
+        done.set()
+        poller.join(timeout=30)
+    text = log.read_text(errors="replace")
+    assert f"worker (pid {worker}) was killed by SIGKILL" in text
+    assert f"restarted worker (pid {restarted}, restart 1)" in text
+    assert master.poll() is None
+    assert answered > 0
+    assert failures == []
+
+
+@pytest.mark.slow
+def test_the_web_server_keeps_a_connection_open_between_reports(
+    running_master: tuple[subprocess.Popen[bytes], Path, int],
+) -> None:
+    """An agent reuses its connection after a pause (a 2 s frame); gunicorn's
+    default keep-alive of 2 s had closed it by then."""
+    _, _, port = running_master
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/login/")
+        first = connection.getresponse()
+        first.read()
+        sock = connection.sock
+        time.sleep(3)
+        connection.request("GET", "/login/")
+        second = connection.getresponse()
+        second.read()
+        reused = sock is not None and connection.sock is sock
+    finally:
+        connection.close()
+    assert (first.status, second.status) == (200, 200)
+    assert not first.will_close
+    assert reused
 
 
 @pytest.mark.slow

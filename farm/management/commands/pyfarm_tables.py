@@ -7,11 +7,20 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from pyfarm_site.tables import create_all_tables, drop_all_tables, echo_sql
+from pyfarm_site.tables import (
+    check_drop_confirmation,
+    create_all_tables,
+    drop_all_tables,
+    echo_sql,
+)
 
 
 class Command(BaseCommand):
-    """Create PyFarm's tables, optionally dropping every table first."""
+    """Create PyFarm's tables, optionally dropping every table first.
+
+    Dropping asks for the database's name (``--confirm-drop``), as
+    ``runmaster --drop-all`` does.
+    """
 
     help = "Creates PyFarm's tables (applies the migrations)."
 
@@ -25,6 +34,12 @@ class Command(BaseCommand):
             help="Drop every table before the tables are created.",
         )
         parser.add_argument(
+            "--confirm-drop",
+            metavar="NAME",
+            help="The database's name (for SQLite, its file name); "
+            "required with --drop-all.",
+        )
+        parser.add_argument(
             "--no-create-tables",
             action="store_true",
             help="Do not create any table.",
@@ -32,6 +47,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity = options["verbosity"]
+        if options["drop_all"]:
+            check_drop_confirmation(options["confirm_drop"])
         with echo_sql(self.stdout) if options["echo"] else nullcontext():
             if options["drop_all"]:
                 dropped = drop_all_tables(
