@@ -271,5 +271,33 @@ def test_the_command_says_when_nothing_blocks_the_job() -> None:
 
 
 def test_the_command_rejects_an_unknown_job() -> None:
-    with pytest.raises(CommandError, match="job 999999 not found"):
+    with pytest.raises(CommandError, match="job '999999' not found"):
         call_command("explain_job", "999999")
+
+
+def test_the_command_finds_a_job_by_its_title() -> None:
+    AgentFactory.create(cpus=2)
+    job = make_job("shot 020", cpus=8)
+    out = StringIO()
+
+    call_command("explain_job", "shot 020", stdout=out)
+
+    assert f"job {job.pk} (shot 020): queued" in out.getvalue()
+
+
+def test_the_command_takes_a_number_as_an_id_first_then_as_a_title() -> None:
+    other = make_job("other")
+    numbered = make_job(str(other.pk + 1000))
+    out = StringIO()
+
+    call_command("explain_job", str(other.pk), stdout=out)
+    call_command("explain_job", str(other.pk + 1000), stdout=out)
+
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("job ")]
+    assert lines[0].startswith(f"job {other.pk} (other)")
+    assert lines[1].startswith(f"job {numbered.pk} ({numbered.title})")
+
+
+def test_the_command_rejects_an_unknown_title() -> None:
+    with pytest.raises(CommandError, match="job 'no such shot' not found"):
+        call_command("explain_job", "no such shot")

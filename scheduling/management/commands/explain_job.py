@@ -1,11 +1,13 @@
-"""``manage.py explain_job <id>``: why a job gets no agents."""
+"""``manage.py explain_job <id or title>``: why a job gets no agents."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rest_framework.exceptions import NotFound
 
+from farm.api.views.jobs import find_job
 from farm.models import Job
 from scheduling.explain import explain
 
@@ -19,14 +21,19 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("job_id", type=int, help="The id of the job.")
+        parser.add_argument(
+            "job",
+            help="The job's id or title (a number is tried as an id first), "
+            "as in the API's /jobs/<id or title>/explain.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        job_id = options["job_id"]
         try:
-            result = explain(job_id)
-        except Job.DoesNotExist:
-            raise CommandError(f"job {job_id} not found") from None
+            # The API's lookup, so that the command finds what the URL finds.
+            job = find_job(options["job"], Job.objects.only("pk", "title"))
+            result = explain(job.pk)
+        except (NotFound, Job.DoesNotExist):
+            raise CommandError(f"job {options['job']!r} not found") from None
         self.stdout.write(
             f"job {result.job} ({result.title}): {result.state},"
             f" {result.runnable_tasks} runnable tasks,"
