@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -117,6 +118,33 @@ def test_the_command_dry_run_prints_the_plan_and_changes_nothing(
     assert list(Task.objects.order_by("pk").values()) == before
     assert callbacks == []
     delay.assert_not_called()
+
+
+@pytest.mark.parametrize("options", [[], ["--dry-run"]])
+def test_the_command_prints_its_summary_once(
+    farm: dict[str, Any],
+    delay: mock.Mock,
+    options: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = io.StringIO()
+
+    with caplog.at_level(logging.INFO):
+        call_command("assign_tasks", *options, stdout=out)
+
+    logged = [r.getMessage() for r in caplog.records if "planned" in r.getMessage()]
+    printed = [line for line in out.getvalue().splitlines() if "planned" in line]
+    assert len(logged + printed) == 1, logged + printed
+    assert printed[0].startswith("2 assignments planned for 2 idle agents")
+
+
+def test_the_command_leaves_the_tick_log_as_it_was() -> None:
+    logger = logging.getLogger("scheduling.services")
+    level = logger.level
+
+    call_command("assign_tasks", "--dry-run", stdout=io.StringIO())
+
+    assert logger.level == level
 
 
 def test_the_command_says_when_there_is_nothing_to_do(delay: mock.Mock) -> None:

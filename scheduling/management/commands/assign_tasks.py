@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from scheduling import services
 from scheduling.services import describe_assignments, run_tick
+
+
+@contextmanager
+def without_info(logger: logging.Logger) -> Iterator[None]:
+    """Let only warnings and errors of ``logger`` through inside the block."""
+    level = logger.level
+    logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class Command(BaseCommand):
@@ -27,7 +42,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         dry_run = options["dry_run"]
-        result = run_tick(dry_run=dry_run)
+        # The tick logs its summary for the worker's log; here the command
+        # prints it (below), once.
+        with without_info(services.logger):
+            result = run_tick(dry_run=dry_run)
         shown = result.planned if dry_run else result.applied
         for line in describe_assignments(shown):
             self.stdout.write(str(line))
