@@ -113,4 +113,13 @@ def check_production_settings(**kwargs: Any) -> list[CheckMessage]:
         messages.append(
             Warning("agents from loopback addresses are accepted", id="farm.W003")
         )
+    if "*" in settings.PYFARM["allowed_hosts"]:
+        messages.append(
+            Warning(
+                "allowed_hosts accepts any host name",
+                hint="List the names agents and users reach the master by "
+                "(PYFARM_ALLOWED_HOSTS).",
+                id="farm.W004",
+            )
+        )
     return messages

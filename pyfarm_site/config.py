@@ -142,6 +142,14 @@ ENVIRONMENT_OVERRIDES: dict[str, tuple[str, Parser]] = {
     "debug": ("PYFARM_DEBUG", parse_bool),
     "agent_networks": ("PYFARM_AGENT_NETWORKS", parse_list),
     "scheduler_broker_dir": ("PYFARM_SCHEDULER_BROKER_DIR", parse_str),
+    # HTTPS and host names (README, "Deploying in production").
+    "allowed_hosts": ("PYFARM_ALLOWED_HOSTS", parse_list),
+    "ssl_redirect": ("PYFARM_SSL_REDIRECT", parse_bool),
+    "hsts_seconds": ("PYFARM_HSTS_SECONDS", parse_int),
+    "hsts_include_subdomains": ("PYFARM_HSTS_INCLUDE_SUBDOMAINS", parse_bool),
+    "hsts_preload": ("PYFARM_HSTS_PRELOAD", parse_bool),
+    "secure_cookies": ("PYFARM_SECURE_COOKIES", parse_bool),
+    "proxy_ssl_header": ("PYFARM_PROXY_SSL_HEADER", parse_str),
 }
 
 # Overrides that may also come from a file (``<VARIABLE>_FILE``).
@@ -286,6 +294,41 @@ def as_timedelta(key: str, value: Any) -> datetime.timedelta:
         raise ImproperlyConfigured(
             f"{key}: {value!r} is not a valid duration"
         ) from None
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+
+
+def as_proxy_ssl_header(key: str, value: Any) -> tuple[str, str] | None:
+    """Django's ``SECURE_PROXY_SSL_HEADER`` from a header name, or None.
+
+    ``X-Forwarded-Proto`` becomes ``("HTTP_X_FORWARDED_PROTO", "https")``:
+    requests that carry ``X-Forwarded-Proto: https`` count as secure.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _HEADER_NAME.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{key}: {value!r} is not a header name (e.g. X-Forwarded-Proto)"
+        )
+    return "HTTP_" + value.upper().replace("-", "_"), "https"
+
+
+def as_non_negative(key: str, value: int) -> int:
+    """``value`` if it is zero or more; else a configuration error."""
+    if value < 0:
+        raise ImproperlyConfigured(f"{key}: {value} is negative")
+    return value
+
+
+def as_host_names(key: str, value: list[Any]) -> list[str]:
+    """A list of host names (``"*"``, ``.example.com``, ``10.0.0.5``...)."""
+    names = [str(name).strip() for name in value]
+    if not names or not all(names):
+        raise ImproperlyConfigured(
+            f'{key}: list at least one host name (or "*" for any)'
+        )
+    return names
 
 
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from pyfarm_site.config import (
     BASE_DIR,
+    as_host_names,
+    as_non_negative,
+    as_proxy_ssl_header,
     as_timedelta,
     cache_settings,
     load_config,
@@ -23,7 +26,21 @@ PYFARM = load_config()
 
 SECRET_KEY = PYFARM["secret_key"]
 DEBUG = PYFARM["debug"]
-ALLOWED_HOSTS = ["*"]
+
+# ---------------------------------------------------------------------------
+# Security: host names and HTTPS (README, "Deploying in production")
+# ---------------------------------------------------------------------------
+
+ALLOWED_HOSTS = as_host_names("allowed_hosts", PYFARM["allowed_hosts"])
+SECURE_SSL_REDIRECT = PYFARM["ssl_redirect"]
+SECURE_HSTS_SECONDS = as_non_negative("hsts_seconds", PYFARM["hsts_seconds"])
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PYFARM["hsts_include_subdomains"]
+SECURE_HSTS_PRELOAD = PYFARM["hsts_preload"]
+SESSION_COOKIE_SECURE = PYFARM["secure_cookies"]
+CSRF_COOKIE_SECURE = PYFARM["secure_cookies"]
+SECURE_PROXY_SSL_HEADER = as_proxy_ssl_header(
+    "proxy_ssl_header", PYFARM["proxy_ssl_header"]
+)
 
 # ---------------------------------------------------------------------------
 # Applications
