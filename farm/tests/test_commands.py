@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -411,6 +412,33 @@ def test_a_killed_worker_is_restarted_while_the_web_server_serves(
     assert master.poll() is None
     assert answered > 0
     assert failures == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path", ["/static/farm/css/base.css", "/static/admin/css/base.css"]
+)
+def test_the_master_serves_static_files_with_debug_off(
+    running_master: tuple[subprocess.Popen[bytes], Path, int], path: str
+) -> None:
+    _, _, port = running_master
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+        assert answer.status == 200
+        assert answer.headers["Content-Type"].startswith("text/css")
+
+
+@pytest.mark.slow
+def test_the_master_answers_its_own_404_page_with_debug_off(
+    running_master: tuple[subprocess.Popen[bytes], Path, int],
+) -> None:
+    _, _, port = running_master
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/no/such/page", timeout=10)
+    assert raised.value.code == 404
+    page = raised.value.read().decode()
+    assert "<h1>Page not found</h1>" in page
+    # Not Django's debug page, which lists every URL.
+    assert "URLconf" not in page
 
 
 @pytest.mark.slow
