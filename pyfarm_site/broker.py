@@ -127,12 +127,14 @@ class Channel(filesystem.Channel):
         """The oldest readable message of ``queue``, claimed; else `Empty`."""
         wanted = f"{queue}.msg"
         folder = Path(self.data_folder_in)
+        try:
+            entries = list(folder.iterdir())
+        except FileNotFoundError:
+            # Removed under us (a /tmp cleaner): make it again, and wait.
+            folder.mkdir(parents=True, exist_ok=True)
+            raise Empty() from None
         names = sorted(
-            (
-                entry.name
-                for entry in folder.iterdir()
-                if entry.name.partition(".")[2] == wanted
-            ),
+            (entry.name for entry in entries if entry.name.partition(".")[2] == wanted),
             key=sort_key,
         )
         self._forget_gone(wanted, names)

@@ -269,6 +269,17 @@ def test_a_message_another_consumer_took_is_not_delivered_again(
     assert _bad_files(tmp_path) == []
 
 
+def test_a_queue_folder_removed_under_the_worker_is_made_again(
+    make_channel: Any, tmp_path: Path
+) -> None:
+    channel = make_channel()
+    (tmp_path / "queue").rmdir()
+
+    with pytest.raises(Empty):
+        channel._get(QUEUE)
+    assert (tmp_path / "queue").is_dir()
+
+
 # --- Exchange tables ---------------------------------------------------------------
 
 
