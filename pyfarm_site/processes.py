@@ -175,15 +175,6 @@ class ProcessGroup:
                 child.restarts,
             )
 
-    def poll(self) -> tuple[str, int] | None:
-        """The first child that exited and is not restarted yet, with its code."""
-        for name, child in self.supervised.items():
-            if child.process is not None:
-                code = child.process.poll()
-                if code is not None:
-                    return name, code
-        return None
-
     def stop(self) -> None:
         """Terminate every child, killing those still alive after the timeout."""
         self._stopping = True
