@@ -142,6 +142,8 @@ ENVIRONMENT_OVERRIDES: dict[str, tuple[str, Parser]] = {
     "debug": ("PYFARM_DEBUG", parse_bool),
     "agent_networks": ("PYFARM_AGENT_NETWORKS", parse_list),
     "scheduler_broker_dir": ("PYFARM_SCHEDULER_BROKER_DIR", parse_str),
+    # Trust and limits (README, "Access").
+    "trusted_proxies": ("PYFARM_TRUSTED_PROXIES", parse_list),
 }
 
 # Overrides that may also come from a file (``<VARIABLE>_FILE``).
