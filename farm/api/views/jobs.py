@@ -177,7 +177,8 @@ class JobIndexView(APIView):
 
         404 for an unknown job type (version), queue, group, parent, user
         (unless created), software or software version; 409 for a
-        requirement or notified user listed twice.
+        requirement or notified user listed twice; 403 for a user other than
+        a farm admin who names another owner or an unknown user.
         """
         serializer = JobSubmissionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -219,7 +220,8 @@ class SingleJobView(APIView):
         instance = self._job_for_change(request, job)
         serializer = JobUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        update_job(job=instance, **serializer.validated_data)
+        changed_by = request.user if request.user.is_authenticated else None
+        update_job(job=instance, changed_by=changed_by, **serializer.validated_data)
         return Response(job_detail(instance.pk))
 
     @extend_schema(request=JobUpdateSerializer, responses=JobSerializer)
