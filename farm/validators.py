@@ -7,6 +7,7 @@ errors of several fields into one ``ValidationError`` keyed by field name.
 from __future__ import annotations
 
 import re
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 import netaddr
 
@@ -18,6 +19,8 @@ from pyfarm_site.conf import farm_config
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 # Longer numbers are no ids: they would overflow a 64-bit primary key.
 MAX_ID_DIGITS = 18
+# Frames are stored with four decimal places (NUMERIC(10, 4)).
+FRAME_QUANTUM = Decimal("0.0001")
 
 
 def parse_id(value: str) -> int | None:
@@ -100,3 +103,63 @@ def agent_address_error(value: str | None) -> str | None:
     if address.is_multicast() or address.is_link_local() or int(address) == 0:
         return f"{value} cannot be used to reach an agent"
     return None
+
+
+def max_tasks_per_job() -> int:
+    """The most tasks a job may have (``max_tasks_per_job`` of models.yml)."""
+    return int(farm_config("max_tasks_per_job"))
+
+
+def frame_count(
+    start: Decimal | float | None,
+    end: Decimal | float | None,
+    by: Decimal | float | None,
+) -> int | None:
+    """How many frames ``start`` to ``end`` in steps of ``by`` has, by arithmetic.
+
+    Frames are counted as `farm.services.jobs.frame_range` builds them (with
+    four decimal places). None when the range is no range (a missing,
+    non-finite or unrepresentable bound, a step of 0 or less, an end before
+    the start): the model's validation names those.
+    """
+    if start is None or end is None or by is None:
+        return None
+    try:
+        start_d, end_d, by_d = (
+            Decimal(str(value)).quantize(FRAME_QUANTUM) for value in (start, end, by)
+        )
+        if by_d <= 0 or end_d < start_d:
+            return None
+        return int(((end_d - start_d) / by_d).to_integral_value(ROUND_FLOOR)) + 1
+    except (InvalidOperation, ValueError, OverflowError):
+        return None
+
+
+def job_size_error(
+    start: Decimal | float | None,
+    end: Decimal | float | None,
+    by: Decimal | float | None,
+    num_tiles: int | None,
+) -> tuple[str, str] | None:
+    """``(field, message)`` when the job would have over `max_tasks_per_job` tasks.
+
+    Frames times tiles, computed before anything is built, so that a job of
+    two billion tiles costs a multiplication, not the memory of its tasks.
+    """
+    frames = frame_count(start, end, by)
+    if frames is None:
+        return None
+    tiles = num_tiles if num_tiles and num_tiles > 0 else 1
+    limit = max_tasks_per_job()
+    if frames * tiles <= limit:
+        return None
+    if tiles > 1:
+        return (
+            "num_tiles",
+            f"the job would have {frames * tiles} tasks ({frames} frames x "
+            f"{tiles} tiles), more than max_tasks_per_job ({limit})",
+        )
+    return (
+        "end",
+        f"the range has {frames} frames, more than max_tasks_per_job ({limit})",
+    )

@@ -144,6 +144,7 @@ ENVIRONMENT_OVERRIDES: dict[str, tuple[str, Parser]] = {
     "scheduler_broker_dir": ("PYFARM_SCHEDULER_BROKER_DIR", parse_str),
     # Trust and limits (README, "Access").
     "trusted_proxies": ("PYFARM_TRUSTED_PROXIES", parse_list),
+    "max_tasks_per_job": ("PYFARM_MAX_TASKS_PER_JOB", parse_int),
 }
 
 # Overrides that may also come from a file (``<VARIABLE>_FILE``).

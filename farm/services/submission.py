@@ -46,6 +46,7 @@ from farm.services.references import (
 )
 from farm.services.tags import find_or_create_tags
 from farm.signals import notify_work_changed
+from farm.validators import job_size_error
 from pyfarm_site.conf import farm_config
 
 
@@ -172,7 +173,8 @@ def submit_job(
     unknown reference, ConflictError for a requirement or user listed
     twice and ValidationError for invalid values; nothing is left behind.
     ``fields`` are further Job columns; ``autodelete_time`` defaults to
-    ``default_job_delete_time``.
+    ``default_job_delete_time``. A job of more than ``max_tasks_per_job``
+    tasks (frames x tiles) is refused first, by arithmetic.
 
     A ``submitted_by`` who is not a farm admin (`acts_for_others`) may name
     only themselves as ``user`` and never causes a user to be created:
@@ -180,6 +182,9 @@ def submit_job(
     """
     if user is not None:
         _refuse_other_owner(user, submitted_by, what="submit a job for")
+    # Arithmetic only, before any lookup: a job too large is refused at once.
+    if size := job_size_error(start, end, by, fields.get("num_tiles")):
+        raise ValidationError(dict([size]))
     version = find_jobtype_version(jobtype=jobtype, version=jobtype_version)
     queue = find_jobqueue(name=jobqueue) if jobqueue is not None else None
     group = find_jobgroup(jobgroup_id=jobgroup_id) if jobgroup_id is not None else None

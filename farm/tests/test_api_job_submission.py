@@ -691,3 +691,50 @@ def test_submit_job_validates_before_creating_anything(jobtype) -> None:
         submit_job(jobtype="TestJobType", title="t", start=2, end=1, tags=["new"])
     assert not Tag.objects.exists()
     assert not Job.objects.exists()
+
+
+# --- the size of a job ------------------------------------------------------------
+
+
+def _building_tasks_fails(monkeypatch: Any) -> None:
+    """Building a job's tasks (or their keys) fails the test."""
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the job's tasks were being built")
+
+    monkeypatch.setattr("farm.services.submission.task_keys", fail)
+    monkeypatch.setattr("farm.services.submission.create_tasks", fail)
+
+
+@pytest.mark.parametrize("num_tiles", [2_147_483_647, 20_000_000, 1_000_001])
+def test_a_job_of_too_many_tiles_is_refused_before_anything_is_built(
+    api_client, jobtype, monkeypatch, django_assert_num_queries, num_tiles
+) -> None:
+    _building_tasks_fails(monkeypatch)
+    with django_assert_num_queries(0):
+        response = _submit(api_client, _body(start=1, end=1, num_tiles=num_tiles))
+    assert response.status_code == 400
+    assert f"{num_tiles} tasks" in _error(response)
+    assert "max_tasks_per_job (1000000)" in _error(response)
+    assert _nothing_created()
+
+
+def test_frames_times_tiles_over_the_maximum_are_refused(
+    api_client, jobtype, monkeypatch
+) -> None:
+    _building_tasks_fails(monkeypatch)
+    response = _submit(api_client, _body(start=1, end=1001, num_tiles=1000))
+    assert response.status_code == 400
+    assert "1001000 tasks (1001 frames x 1000 tiles)" in _error(response)
+    assert _nothing_created()
+
+
+def test_the_maximum_job_size_is_configurable(api_client, jobtype, farm_config) -> None:
+    farm_config(max_tasks_per_job=10)
+    response = _submit(api_client, _body(start=1, end=11))
+    assert response.status_code == 400
+    assert "max_tasks_per_job (10)" in _error(response)
+    assert _nothing_created()
+    response = _submit(api_client, _body(start=1, end=5, num_tiles=2))
+    assert response.status_code == 201
+    assert Task.objects.count() == 10

@@ -744,3 +744,30 @@ def test_notified_users_are_added_updated_and_removed() -> None:
     assert job.notified_users.get().on_success is False
     assert remove_notified_user(job=job, username="testuser") is True
     assert remove_notified_user(job=job, username="testuser") is False
+
+
+def test_a_frame_range_change_beyond_the_maximum_is_refused_before_building(
+    api_client, user, monkeypatch
+) -> None:
+    job = _job(owner=user, start=1, end=1, num_tiles=1000)
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the job's tasks were being built")
+
+    monkeypatch.setattr("farm.services.jobs.task_keys", fail)
+    response = _change(api_client, job, {"end": 2000})
+    assert response.status_code == 400
+    assert "2000000 tasks (2000 frames x 1000 tiles)" in _error(response)
+    job.refresh_from_db()
+    assert job.end == 1
+    assert Task.objects.filter(job=job).count() == 1000
+
+
+def test_a_frame_range_change_within_the_configured_maximum_is_made(
+    api_client, user, farm_config
+) -> None:
+    farm_config(max_tasks_per_job=6)
+    job = _job(owner=user, start=1, end=2, num_tiles=2)
+    assert _change(api_client, job, {"end": 4}).status_code == 400
+    assert _change(api_client, job, {"end": 3}).status_code == 200
+    assert Task.objects.filter(job=job).count() == 6
