@@ -4,10 +4,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
-from django.views import defaults
+from django.views import csrf, defaults
 from django.views.generic import RedirectView
 
-from farm.api.exceptions import json_not_found, json_server_error
+from farm.api.exceptions import json_csrf_failure, json_not_found, json_server_error
+from farm.api.middleware import is_api_path
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False), name="index"),
@@ -18,7 +19,7 @@ urlpatterns = [
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.lstrip("/").startswith(settings.API_PREFIX)
+    return is_api_path(request.path)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -33,3 +34,10 @@ def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return json_server_error(request)
     return defaults.server_error(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: JSON under the API, Django's page elsewhere."""
+    if _is_api(request):
+        return json_csrf_failure(request, reason)
+    return csrf.csrf_failure(request, reason)

@@ -90,3 +90,10 @@ def json_not_found(
 def json_server_error(request: HttpRequest) -> JsonResponse:
     """500 under the API: a JSON body, the details stay in the log."""
     return JsonResponse({"error": "internal server error"}, status=500)
+
+
+def json_csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """403 for a refused CSRF check under the API (Django answers HTML)."""
+    return JsonResponse(
+        {"error": f"CSRF verification failed: {reason or 'refused'}"}, status=403
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -54,8 +55,14 @@ class BrokenView(APIView):
         raise RuntimeError("boom")
 
 
+def plain_view(request: HttpRequest) -> HttpResponse:
+    """A plain Django view (not DRF's): CSRF-protected like any other."""
+    return HttpResponse("{}", content_type="application/json")
+
+
 api_patterns = [
     path("echo", EchoView.as_view()),
+    path("plain", plain_view),
     path("agent-echo", AgentEchoView.as_view()),
     path("broken", BrokenView.as_view()),
     path("conflicting", ConflictingView.as_view()),
