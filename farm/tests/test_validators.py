@@ -8,6 +8,7 @@ import pytest
 
 from farm.validators import (
     MAX_ID_DIGITS,
+    archive_member_error,
     frame_count,
     hostname_error,
     job_size_error,
@@ -120,3 +121,22 @@ def test_the_maximum_is_configurable(farm_config) -> None:
     assert job_size_error(1, 1_500_000, 1, None) is None
     farm_config(max_tasks_per_job=100)
     assert job_size_error(1, 10, 1, 11) is not None
+
+
+# --- names inside agent update packages ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["pyfarm/agent/__init__.py", "entrypoints/main.py", "pyfarm/", "a..b/c.py"],
+)
+def test_archive_member_names_inside_the_package_are_safe(name: str) -> None:
+    assert archive_member_error(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "/abs.py", "../x.py", "a/../../x.py", "a/..", "c:x.py", "a\\b.py", "a\nb"],
+)
+def test_archive_member_names_that_leave_the_package_are_refused(name: str) -> None:
+    assert archive_member_error(name) is not None
