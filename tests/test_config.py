@@ -342,6 +342,12 @@ def test_trusted_proxies_come_from_a_comma_separated_override() -> None:
     assert load_config(environ={})["trusted_proxies"] == []
 
 
+def test_max_tasks_per_job_comes_from_the_environment() -> None:
+    assert load_config(environ={})["max_tasks_per_job"] == 1_000_000
+    config = load_config(environ={"PYFARM_MAX_TASKS_PER_JOB": "5000"})
+    assert config["max_tasks_per_job"] == 5000
+
+
 def test_startup_refuses_a_trusted_proxy_that_is_no_network() -> None:
     result = _run_check(
         {"PYFARM_TRUSTED_PROXIES": "proxy.local", "PYFARM_DATABASE_URI": "sqlite://"}
