@@ -7,7 +7,13 @@ from django.urls import include, path
 from django.views import csrf, defaults
 from django.views.generic import RedirectView
 
-from farm.api.exceptions import json_csrf_failure, json_not_found, json_server_error
+from farm.api.exceptions import (
+    json_bad_request,
+    json_csrf_failure,
+    json_not_found,
+    json_permission_denied,
+    json_server_error,
+)
 from farm.api.middleware import is_api_path
 
 urlpatterns = [
@@ -20,6 +26,20 @@ urlpatterns = [
 
 def _is_api(request: HttpRequest) -> bool:
     return is_api_path(request.path)
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """JSON under the API, Django's page elsewhere."""
+    if _is_api(request):
+        return json_bad_request(request, exception)
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """JSON under the API, Django's page elsewhere."""
+    if _is_api(request):
+        return json_permission_denied(request, exception)
+    return defaults.permission_denied(request, exception)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:

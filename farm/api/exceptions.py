@@ -87,6 +87,17 @@ def json_not_found(
     return JsonResponse({"error": f"no such URL: {request.path}"}, status=404)
 
 
+def json_bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """400 under the API for what Django refuses before any view (a bad Host
+    header, too many query parameters): JSON, not Django's HTML page."""
+    return JsonResponse({"error": str(exception) or "bad request"}, status=400)
+
+
+def json_permission_denied(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """403 under the API for a PermissionDenied raised outside DRF's views."""
+    return JsonResponse({"error": str(exception) or "permission denied"}, status=403)
+
+
 def json_server_error(request: HttpRequest) -> JsonResponse:
     """500 under the API: a JSON body, the details stay in the log."""
     return JsonResponse({"error": "internal server error"}, status=500)

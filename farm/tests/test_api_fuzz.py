@@ -338,3 +338,25 @@ def test_control_characters_in_site_paths_answer_a_plain_404_even_with_debug(
     response = client.get(path)
     assert response.status_code == 404
     assert DEBUG_LISTING not in response.content
+
+
+def test_too_many_query_parameters_answer_json_400(api_client) -> None:
+    query = "&".join(f"p{index}=1" for index in range(1200))
+    response = api_client.get(f"{API}/jobs/?{query}")
+    assert "parameters" in _error(response, 400)
+
+
+def test_an_invalid_host_header_answers_json_400(api_client) -> None:
+    response = api_client.get(f"{API}/jobs/", HTTP_HOST="bad host!")
+    assert "HTTP_HOST" in _error(response, 400)
+
+
+def test_bad_requests_elsewhere_keep_djangos_page(client) -> None:
+    response = client.get("/login/", HTTP_HOST="bad host!")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.urls("farm.tests.api_test_urls")
+def test_permission_denied_outside_drf_answers_json_403(client) -> None:
+    assert _error(client.get(f"{API}/forbidden"), 403) == "nobody may"
