@@ -7,6 +7,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 from pyfarm_site.config import load_config
 
@@ -122,4 +123,28 @@ def check_production_settings(**kwargs: Any) -> list[CheckMessage]:
                 id="farm.W004",
             )
         )
+    return messages
+
+
+#: Configuration keys that list networks (CIDRs or single addresses).
+NETWORK_KEYS = ("agent_networks", "trusted_proxies")
+
+
+@register()
+def check_networks(**kwargs: Any) -> list[CheckMessage]:
+    """``agent_networks`` and ``trusted_proxies`` must be lists of networks."""
+    from farm.api.client_address import configured_networks
+
+    messages: list[CheckMessage] = []
+    for key in NETWORK_KEYS:
+        try:
+            configured_networks(key)
+        except ImproperlyConfigured as error:
+            messages.append(
+                Error(
+                    str(error),
+                    hint="Give networks as CIDRs, e.g. 10.0.0.0/8 or 192.0.2.1/32.",
+                    id="farm.E004",
+                )
+            )
     return messages

@@ -150,6 +150,9 @@ ENVIRONMENT_OVERRIDES: dict[str, tuple[str, Parser]] = {
     "hsts_preload": ("PYFARM_HSTS_PRELOAD", parse_bool),
     "secure_cookies": ("PYFARM_SECURE_COOKIES", parse_bool),
     "proxy_ssl_header": ("PYFARM_PROXY_SSL_HEADER", parse_str),
+    # Trust and limits (README, "Access").
+    "trusted_proxies": ("PYFARM_TRUSTED_PROXIES", parse_list),
+    "max_tasks_per_job": ("PYFARM_MAX_TASKS_PER_JOB", parse_int),
 }
 
 # Overrides that may also come from a file (``<VARIABLE>_FILE``).

@@ -67,6 +67,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the request: NUL characters and control
+    # characters in URLs (farm/api/middleware.py).
+    "farm.api.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -128,6 +131,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": None,
     "EXCEPTION_HANDLER": "farm.api.exceptions.api_exception_handler",
+    # OPTIONS describes no bodies (the OpenAPI schema does) and looks nothing up.
+    "DEFAULT_METADATA_CLASS": "farm.api.metadata.FarmMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "URL_FORMAT_OVERRIDE": None,
     "UNICODE_JSON": True,
@@ -142,6 +147,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# A refused CSRF check answers JSON under the API, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "pyfarm_site.urls.csrf_failure"
 
 # ---------------------------------------------------------------------------
 # Accounts and sessions

@@ -4,10 +4,17 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
-from django.views import defaults
+from django.views import csrf, defaults
 from django.views.generic import RedirectView
 
-from farm.api.exceptions import json_not_found, json_server_error
+from farm.api.exceptions import (
+    json_bad_request,
+    json_csrf_failure,
+    json_not_found,
+    json_permission_denied,
+    json_server_error,
+)
+from farm.api.middleware import is_api_path
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False), name="index"),
@@ -18,7 +25,21 @@ urlpatterns = [
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.lstrip("/").startswith(settings.API_PREFIX)
+    return is_api_path(request.path)
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """JSON under the API, Django's page elsewhere."""
+    if _is_api(request):
+        return json_bad_request(request, exception)
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """JSON under the API, Django's page elsewhere."""
+    if _is_api(request):
+        return json_permission_denied(request, exception)
+    return defaults.permission_denied(request, exception)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -33,3 +54,10 @@ def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return json_server_error(request)
     return defaults.server_error(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: JSON under the API, Django's page elsewhere."""
+    if _is_api(request):
+        return json_csrf_failure(request, reason)
+    return csrf.csrf_failure(request, reason)

@@ -337,6 +337,27 @@ def test_agent_networks_come_from_a_comma_separated_override() -> None:
     assert "127.0.0.0/8" in load_config(environ={})["agent_networks"]
 
 
+def test_trusted_proxies_come_from_a_comma_separated_override() -> None:
+    config = load_config(environ={"PYFARM_TRUSTED_PROXIES": "127.0.0.1/32, ::1"})
+    assert config["trusted_proxies"] == ["127.0.0.1/32", "::1"]
+    assert load_config(environ={})["trusted_proxies"] == []
+
+
+def test_max_tasks_per_job_comes_from_the_environment() -> None:
+    assert load_config(environ={})["max_tasks_per_job"] == 1_000_000
+    config = load_config(environ={"PYFARM_MAX_TASKS_PER_JOB": "5000"})
+    assert config["max_tasks_per_job"] == 5000
+
+
+def test_startup_refuses_a_trusted_proxy_that_is_no_network() -> None:
+    result = _run_check(
+        {"PYFARM_TRUSTED_PROXIES": "proxy.local", "PYFARM_DATABASE_URI": "sqlite://"}
+    )
+    assert result.returncode != 0
+    assert "farm.E004" in result.stderr
+    assert "trusted_proxies" in result.stderr
+
+
 SQLITE = "django.db.backends.sqlite3"
 
 

@@ -25,14 +25,13 @@ from farm.models import (
 )
 from farm.models.jobs import JobQuerySet
 from farm.services import (
-    MAX_TASKS_PER_JOB,
     alter_frame_range,
-    frame_range,
     mark_jobs_for_deletion,
     pause_jobs,
     rerun_jobs,
     unpause_jobs,
 )
+from farm.validators import job_size_error
 
 # Changing these fields changes which tasks the job has.
 _RANGE_FIELDS = frozenset({"start", "end", "by", "num_tiles"})
@@ -69,21 +68,15 @@ class JobAdminForm(forms.ModelForm):
     """
 
     def clean(self) -> dict[str, Any]:
-        """Check the frame range when it is new or changed."""
+        """Check the job's size (frames x tiles) when its range is new or changed."""
         super().clean()
         cleaned = self.cleaned_data
         if self.instance.pk and not _RANGE_FIELDS & set(self.changed_data):
             return cleaned
         start, end, by = (cleaned.get(name) for name in ("start", "end", "by"))
-        if start is None or end is None or by is None:
-            return cleaned
-        # Raises for an empty range or one of more than MAX_TASKS_PER_JOB frames.
-        frames = len(frame_range(start, end, by))
-        tasks = frames * (cleaned.get("num_tiles") or 1)
-        if tasks > MAX_TASKS_PER_JOB:
-            raise ValidationError(
-                f"The job would have {tasks} tasks, more than {MAX_TASKS_PER_JOB}."
-            )
+        num_tiles = cleaned.get("num_tiles", self.instance.num_tiles)
+        if size := job_size_error(start, end, by, num_tiles):
+            raise ValidationError(f"The job is too large: {size[1]}.")
         return cleaned
 
 

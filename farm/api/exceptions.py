@@ -87,6 +87,24 @@ def json_not_found(
     return JsonResponse({"error": f"no such URL: {request.path}"}, status=404)
 
 
+def json_bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """400 under the API for what Django refuses before any view (a bad Host
+    header, too many query parameters): JSON, not Django's HTML page."""
+    return JsonResponse({"error": str(exception) or "bad request"}, status=400)
+
+
+def json_permission_denied(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """403 under the API for a PermissionDenied raised outside DRF's views."""
+    return JsonResponse({"error": str(exception) or "permission denied"}, status=403)
+
+
 def json_server_error(request: HttpRequest) -> JsonResponse:
     """500 under the API: a JSON body, the details stay in the log."""
     return JsonResponse({"error": "internal server error"}, status=500)
+
+
+def json_csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """403 for a refused CSRF check under the API (Django answers HTML)."""
+    return JsonResponse(
+        {"error": f"CSRF verification failed: {reason or 'refused'}"}, status=403
+    )

@@ -1,8 +1,14 @@
-"""Who may do what through the API.
+"""Who may do what through the API (the trust model; README, "Access").
 
 - Agent-facing endpoints (what the real agent calls, agent-protocol.md §1.2)
-  are open to requests from ``agent_networks``: the agent sends no
-  credentials. Users may call them too.
+  answer requests from ``agent_networks`` without credentials: the agent
+  sends none. Anything in those networks is trusted to speak for any agent.
+  The address is `client_address`'s (``trusted_proxies`` decide whether a
+  forwarding header counts).
+- From elsewhere, these endpoints need a user: every user reads, and only
+  farm admins change (`AgentPermission`). Task reports (states, progress,
+  logs, failed-on agents) are the exception: a user may report on the tasks
+  of their own jobs (`TaskReportPermission`).
 - Everything else needs an authenticated user: reading is open to every
   user, changing needs a farm admin, except jobs, which their owners change.
 - ``login_disabled`` opens everything (development).
@@ -10,37 +16,26 @@
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
-import netaddr
-from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from farm.api.client_address import is_agent_address, is_from_agent_network
 from pyfarm_site.conf import farm_config
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
-
-@functools.lru_cache(maxsize=8)
-def _network_set(networks: tuple[str, ...]) -> netaddr.IPSet:
-    try:
-        return netaddr.IPSet(networks)
-    except (netaddr.AddrFormatError, ValueError, TypeError) as error:
-        raise ImproperlyConfigured(f"agent_networks: {error}") from None
-
-
-def is_agent_address(address: str | None) -> bool:
-    """Whether ``address`` is in one of the configured ``agent_networks``."""
-    if not address:
-        return False
-    try:
-        ip = netaddr.IPAddress(address)
-    except (netaddr.AddrFormatError, ValueError):
-        return False
-    return ip in _network_set(tuple(farm_config("agent_networks")))
+__all__ = [
+    "AgentPermission",
+    "FarmPermission",
+    "JobPermission",
+    "TaskReportPermission",
+    "is_agent_address",
+    "is_farm_admin",
+    "speaks_for_agents",
+]
 
 
 def is_farm_admin(user: Any) -> bool:
@@ -52,6 +47,36 @@ def is_farm_admin(user: Any) -> bool:
 
 def _is_user(request: Request) -> bool:
     return bool(request.user and request.user.is_authenticated)
+
+
+def _is_open(request: Request) -> bool:
+    """``login_disabled``, or a request from the agent networks."""
+    return bool(farm_config("login_disabled")) or is_from_agent_network(request)
+
+
+def speaks_for_agents(request: Request) -> bool:
+    """Whether the request may do what only agents do: the agent networks, admins.
+
+    (And anything with ``login_disabled``.)
+    """
+    return _is_open(request) or is_farm_admin(request.user)
+
+
+def job_owner_id(obj: Any) -> int | None:
+    """The id of the user owning ``obj``: a job, a task, or a task's log row.
+
+    Costs no query for a job, or a task whose job is loaded; one otherwise.
+    """
+    from farm.models import Job, Task
+
+    if isinstance(obj, Job):
+        return obj.user_id
+    if isinstance(obj, Task) and Task.job.is_cached(obj):  # type: ignore[attr-defined]
+        return obj.job.user_id
+    task_id = obj.pk if isinstance(obj, Task) else obj.task_id
+    return (
+        Task.objects.filter(pk=task_id).values_list("job__user_id", flat=True).first()
+    )
 
 
 class FarmPermission(BasePermission):
@@ -72,15 +97,49 @@ class FarmPermission(BasePermission):
 
 
 class AgentPermission(BasePermission):
-    """Agent-facing endpoints: agents (by network) and users alike."""
+    """Agent-facing endpoints: the agent networks; users read, admins change."""
 
     message = "requests must come from an agent network or an authenticated user"
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        """The agent network, or any authenticated user."""
-        if farm_config("login_disabled") or _is_user(request):
+        """The agent networks; else reads for users and changes for admins."""
+        if _is_open(request):
             return True
-        return is_agent_address(request.META.get("REMOTE_ADDR"))
+        if not _is_user(request):
+            return False
+        if request.method in SAFE_METHODS:
+            return True
+        self.message = (
+            "only agents (from the agent networks) and farm admins may change this"
+        )
+        return is_farm_admin(request.user)
+
+
+class TaskReportPermission(BasePermission):
+    """Task reports: the agent networks, admins, and the owner of the task's job.
+
+    A view checks the object (a task, or a task's log row) with
+    ``check_object_permissions`` before it changes anything.
+    """
+
+    message = "requests must come from an agent network or an authenticated user"
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        """The agent networks, or any user (the object decides changes)."""
+        return _is_open(request) or _is_user(request)
+
+    def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
+        """Reads for all; changes for agents, admins and the job's owner."""
+        if request.method in SAFE_METHODS or _is_open(request):
+            return True
+        if is_farm_admin(request.user):
+            return True
+        self.message = (
+            "only agents (from the agent networks), farm admins and the job's "
+            "owner may report on its tasks"
+        )
+        owner_id = job_owner_id(obj)
+        return owner_id is not None and owner_id == request.user.pk
 
 
 class JobPermission(BasePermission):

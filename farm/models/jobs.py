@@ -11,7 +11,7 @@ from django.db import models
 
 from farm.choices import ACTIVE_WORK_STATES, TERMINAL_WORK_STATES, WorkState
 from farm.models.jobtypes import SoftwareRequirementBase
-from farm.validators import length_error, priority_error
+from farm.validators import job_size_error, length_error, priority_error
 from pyfarm_site.conf import (
     default_job_batch,
     default_job_cpus,
@@ -235,6 +235,8 @@ class Job(models.Model):
             errors["requeue"] = "must be -1 (forever), 0 (never) or more"
         if self.num_tiles is not None and self.num_tiles < 1:
             errors["num_tiles"] = "must be at least 1"
+        if size := job_size_error(self.start, self.end, self.by, self.num_tiles):
+            errors.setdefault(*size)
         for field, key in (("cpus", "cpus"), ("ram", "ram")):
             value = getattr(self, field)
             if value in (None, 0, -1):

@@ -11,7 +11,6 @@ from farm.services.agents import (
     requeue_agent_tasks,
 )
 from farm.services.jobs import (
-    MAX_TASKS_PER_JOB,
     alter_frame_range,
     frame_range,
     mark_jobs_for_deletion,
@@ -24,7 +23,6 @@ from farm.services.submission import create_job
 from farm.services.tasks import UNSET, rerun_tasks, update_task
 
 __all__ = [
-    "MAX_TASKS_PER_JOB",
     "UNSET",
     "alter_frame_range",
     "create_job",

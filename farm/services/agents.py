@@ -10,7 +10,6 @@ import re
 import shutil
 import tempfile
 import uuid
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from farm.models import (
 from farm.models.agents import AgentQuerySet
 from farm.services.jobs import refresh_job_states
 from farm.signals import notify_work_changed
-from farm.validators import length_error
+from farm.validators import agent_update_package_error, length_error
 from pyfarm_site.conf import farm_config
 
 logger = logging.getLogger(__name__)
@@ -406,13 +405,15 @@ def agent_update_path(version: str) -> Path:
 def store_agent_update(*, version: str, package: IO[bytes]) -> bool:
     """Store an uploaded update package; returns whether it is a new version.
 
-    The package must be a zip file. It is written next to its final name
+    The package must be a zip archive the agent can install
+    (`agent_update_package_error`). It is written next to its final name
     first and then renamed, so agents never download half a file.
     """
     path = agent_update_path(version)
-    package.seek(0)
-    if not zipfile.is_zipfile(package):
-        raise ValidationError("the update package is not a zip file")
+    if error := agent_update_package_error(
+        package, max_size=farm_config("max_upload_size")
+    ):
+        raise ValidationError(error)
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists()
     package.seek(0)

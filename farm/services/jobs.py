@@ -18,9 +18,8 @@ from farm.choices import WorkState
 from farm.models import Job, Task, TaskTaskLogAssociation
 from farm.models.jobs import JobQuerySet
 from farm.signals import notify_work_changed
+from farm.validators import job_size_error, max_tasks_per_job
 
-# A job this large is a typo (a step of 0.0001 instead of 1), not a render.
-MAX_TASKS_PER_JOB = 1_000_000
 # Rows per INSERT/DELETE statement: large enough to be fast, small enough to
 # stay under every driver's parameter limit.
 BULK_BATCH_SIZE = 2_000
@@ -47,9 +46,9 @@ def frame_range(
     if end_d < start_d:
         raise ValidationError({"end": "must not be lower than start"})
     count = int(((end_d - start_d) / by_d).to_integral_value(ROUND_FLOOR)) + 1
-    if count > MAX_TASKS_PER_JOB:
+    if count > (limit := max_tasks_per_job()):
         raise ValidationError(
-            {"by": f"the range has {count} frames, more than {MAX_TASKS_PER_JOB}"}
+            {"by": f"the range has {count} frames, more than {limit}"}
         )
     return [start_d + by_d * index for index in range(count)]
 
@@ -58,10 +57,8 @@ def task_keys(frames: Iterable[Decimal], num_tiles: int | None) -> list[tuple]:
     """The ``(frame, tile)`` of every task of a job; ValidationError if too many."""
     tiles: Sequence[int | None] = range(num_tiles) if num_tiles else (None,)
     keys = [(frame, tile) for frame in frames for tile in tiles]
-    if len(keys) > MAX_TASKS_PER_JOB:
-        raise ValidationError(
-            {"num_tiles": f"{len(keys)} tasks, more than {MAX_TASKS_PER_JOB}"}
-        )
+    if len(keys) > (limit := max_tasks_per_job()):
+        raise ValidationError({"num_tiles": f"{len(keys)} tasks, more than {limit}"})
     return keys
 
 
@@ -166,8 +163,12 @@ def alter_frame_range(
     """Change a job's frame range: create the new frames' tasks, delete the gone.
 
     Tasks of frames that stay are kept as they are (with their progress and
-    history). Costs a constant number of statements per 2,000 tasks.
+    history). Costs a constant number of statements per 2,000 tasks. A range
+    of more than ``max_tasks_per_job`` tasks is refused before anything is
+    built.
     """
+    if size := job_size_error(start, end, by, job.num_tiles):
+        raise ValidationError(dict([size]))
     frames = frame_range(start, end, by)
     wanted = set(task_keys(frames, job.num_tiles))
     with transaction.atomic():

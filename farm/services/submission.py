@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 
 from farm.choices import WorkState
@@ -46,7 +46,47 @@ from farm.services.references import (
 )
 from farm.services.tags import find_or_create_tags
 from farm.signals import notify_work_changed
+from farm.validators import job_size_error
 from pyfarm_site.conf import farm_config
+
+
+def acts_for_others(user: Any) -> bool:
+    """Whether ``user`` may act in other users' names: a farm admin, or nobody.
+
+    No user means the caller is the farm itself (a command, the admin site's
+    own checks, ``login_disabled`` without an admin): trusted code.
+    """
+    return user is None or bool(getattr(user, "is_farm_admin", False))
+
+
+def _refuse_other_owner(username: str | None, user: Any, *, what: str) -> None:
+    """PermissionDenied when ``user`` names another owner than themselves."""
+    if user is None or username == user.get_username() or acts_for_others(user):
+        return
+    raise PermissionDenied(
+        f"only farm admins may {what} another user ({username!r}); "
+        f"leave user out or name yourself ({user.get_username()!r})"
+    )
+
+
+def _notified_rows(
+    specs: Sequence[NotifiedUserSpec], *, submitted_by: Any
+) -> list[JobNotifiedUser]:
+    """`notified_user_rows`, creating unknown users only for farm admins.
+
+    Looks the users up first, so that a submission naming known users only
+    costs no check of the submitter's roles.
+    """
+    try:
+        return notified_user_rows(specs, autocreate=False)
+    except ObjectDoesNotExist as error:
+        if not farm_config("autocreate_users"):
+            raise
+        if not acts_for_others(submitted_by):
+            raise PermissionDenied(
+                f"{error}; only farm admins may have users created"
+            ) from None
+    return notified_user_rows(specs, autocreate=True)
 
 
 def create_job(
@@ -133,8 +173,18 @@ def submit_job(
     unknown reference, ConflictError for a requirement or user listed
     twice and ValidationError for invalid values; nothing is left behind.
     ``fields`` are further Job columns; ``autodelete_time`` defaults to
-    ``default_job_delete_time``.
+    ``default_job_delete_time``. A job of more than ``max_tasks_per_job``
+    tasks (frames x tiles) is refused first, by arithmetic.
+
+    A ``submitted_by`` who is not a farm admin (`acts_for_others`) may name
+    only themselves as ``user`` and never causes a user to be created:
+    PermissionDenied, before anything is looked up.
     """
+    if user is not None:
+        _refuse_other_owner(user, submitted_by, what="submit a job for")
+    # Arithmetic only, before any lookup: a job too large is refused at once.
+    if size := job_size_error(start, end, by, fields.get("num_tiles")):
+        raise ValidationError(dict([size]))
     version = find_jobtype_version(jobtype=jobtype, version=jobtype_version)
     queue = find_jobqueue(name=jobqueue) if jobqueue is not None else None
     group = find_jobgroup(jobgroup_id=jobgroup_id) if jobgroup_id is not None else None
@@ -161,7 +211,7 @@ def submit_job(
             tags=find_or_create_tags(names=tags),
             tag_requirements=tag_requirement_rows(tag_requirements),
             software_requirements=software_rows,
-            notified_users=notified_user_rows(notified_users, autocreate=autocreate),
+            notified_users=_notified_rows(notified_users, submitted_by=submitted_by),
             **fields,
         )
 
@@ -221,6 +271,7 @@ def update_job(
     tag_requirements: Sequence[TagRequirementSpec] | None = None,
     software_requirements: Sequence[SoftwareRequirementSpec] | None = None,
     parents: Sequence[int] | None = None,
+    changed_by: Any = None,
     **changes: Any,
 ) -> Job:
     """Change a job as the API receives it; everything or nothing changes.
@@ -232,8 +283,11 @@ def update_job(
     ``state`` "paused" pauses the job, "queued" or "running" resumes a paused
     one. ``tags``, ``tag_requirements``, ``software_requirements`` and
     ``parents`` replace the current lists when given. Returns the job as
-    saved.
+    saved. A ``changed_by`` who is not a farm admin may set ``user`` to
+    themselves only (PermissionDenied).
     """
+    if "user" in changes:
+        _refuse_other_owner(changes["user"], changed_by, what="give a job to")
     unknown = set(changes) - JOB_UPDATE_COLUMNS - {"user", "jobqueue", "jobgroup_id"}
     if unknown:
         raise TypeError(f"update_job() got unknown columns: {sorted(unknown)}")

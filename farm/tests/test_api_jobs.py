@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.models import User
 from accounts.tests.factories import UserFactory
 from farm.choices import WorkState
 from farm.models import Job, JobNotifiedUser, JobTagRequirement, Task
@@ -289,14 +290,14 @@ def test_a_finished_job_is_reopened_by_new_frames(api_client, user) -> None:
     assert response.json()["time_finished"] is None
 
 
-def test_it_changes_the_relations_by_name(api_client, user) -> None:
+def test_it_changes_the_relations_by_name(admin_api_client, user) -> None:
     job = _job(owner=user)
     JobQueueFactory.create(name="render")
     group = JobGroupFactory.create()
     UserFactory.create(username="other")
     parent = _job("parent")
     response = _change(
-        api_client,
+        admin_api_client,
         job,
         {
             "jobqueue": "render",
@@ -347,6 +348,39 @@ def test_an_empty_change_changes_nothing(api_client, user) -> None:
 def test_an_admin_changes_any_job(admin_api_client) -> None:
     job = _job(owner=UserFactory.create(username="someone"))
     assert _change(admin_api_client, job, {"priority": 2}).status_code == 200
+
+
+def test_owners_cannot_give_their_job_to_another_user(api_client, user) -> None:
+    job = _job(owner=user)
+    UserFactory.create(username="other")
+    response = _change(api_client, job, {"user": "other", "priority": 5})
+    assert response.status_code == 403
+    assert "only farm admins" in _error(response)
+    job.refresh_from_db()
+    assert (job.user, job.priority) == (user, 0)
+
+
+def test_owners_cannot_disown_their_job(api_client, user) -> None:
+    job = _job(owner=user)
+    response = _change(api_client, job, {"user": None})
+    assert response.status_code == 403
+    job.refresh_from_db()
+    assert job.user == user
+
+
+def test_owners_cannot_have_a_new_owner_created(api_client, user, farm_config) -> None:
+    farm_config(autocreate_users=True)
+    job = _job(owner=user)
+    response = _change(api_client, job, {"user": "newcomer"})
+    assert response.status_code == 403
+    assert not User.objects.filter(username="newcomer").exists()
+
+
+def test_owners_may_name_themselves(api_client, user) -> None:
+    job = _job(owner=user)
+    response = _change(api_client, job, {"user": user.username})
+    assert response.status_code == 200
+    assert response.json()["user"] == user.username
 
 
 def test_other_users_cannot_change_a_job(api_client) -> None:
@@ -710,3 +744,30 @@ def test_notified_users_are_added_updated_and_removed() -> None:
     assert job.notified_users.get().on_success is False
     assert remove_notified_user(job=job, username="testuser") is True
     assert remove_notified_user(job=job, username="testuser") is False
+
+
+def test_a_frame_range_change_beyond_the_maximum_is_refused_before_building(
+    api_client, user, monkeypatch
+) -> None:
+    job = _job(owner=user, start=1, end=1, num_tiles=1000)
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the job's tasks were being built")
+
+    monkeypatch.setattr("farm.services.jobs.task_keys", fail)
+    response = _change(api_client, job, {"end": 2000})
+    assert response.status_code == 400
+    assert "2000000 tasks (2000 frames x 1000 tiles)" in _error(response)
+    job.refresh_from_db()
+    assert job.end == 1
+    assert Task.objects.filter(job=job).count() == 1000
+
+
+def test_a_frame_range_change_within_the_configured_maximum_is_made(
+    api_client, user, farm_config
+) -> None:
+    farm_config(max_tasks_per_job=6)
+    job = _job(owner=user, start=1, end=2, num_tiles=2)
+    assert _change(api_client, job, {"end": 4}).status_code == 400
+    assert _change(api_client, job, {"end": 3}).status_code == 200
+    assert Task.objects.filter(job=job).count() == 6

@@ -13,7 +13,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from farm.api.urls import tasklogs
 from farm.choices import UseAddress, WorkState
-from farm.models import Agent, Task, TaskLog, TaskTaskLogAssociation
+from farm.models import Agent, Job, Task, TaskLog, TaskTaskLogAssociation
 from farm.services.logs import UploadTooLarge, store_logfile
 from farm.tests.factories import (
     AgentFactory,
@@ -593,8 +593,14 @@ def test_requests_from_outside_without_credentials_get_401(
     assert not logs_dir.exists()
 
 
-def test_users_may_read_and_write_logs(api_client, batch, registered, logs_dir) -> None:
+def test_users_may_read_logs(api_client, batch, registered) -> None:
     assert api_client.get(_logs(batch[0])).status_code == 200
+
+
+def test_owners_may_upload_the_logs_of_their_jobs(
+    api_client, user, batch, registered, logs_dir
+) -> None:
+    Job.objects.filter(pk=batch[0].job_id).update(user=user)
     response = api_client.put(_logfile(batch[0]), LOG_CSV, content_type="text/csv")
     assert response.status_code == 201
 

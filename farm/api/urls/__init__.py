@@ -7,6 +7,7 @@ cannot read).
 """
 
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import (
     SpectacularJSONAPIView,
     SpectacularSwaggerView,
@@ -55,5 +56,7 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
-    re_path(r"^.*$", json_not_found, name="api-not-found"),
+    # Any path at all, newlines included, and any method: a JSON 404, never
+    # Django's CSRF page or debug listing of the URLs.
+    re_path(r"^[\s\S]*$", csrf_exempt(json_not_found), name="api-not-found"),
 ]

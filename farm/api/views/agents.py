@@ -1,8 +1,9 @@
 """Views of the agents API: registration, reports, software, tasks and updates.
 
 The endpoints the real agent calls (agent-protocol.md §1.2: R1-R3, R15-R17)
-use `AgentPermission`, since the agent sends no credentials; the others keep
-the default: users read, farm admins change.
+use `AgentPermission`, since the agent sends no credentials: the agent
+networks, and from elsewhere users read and farm admins change. The others
+keep the default: users read, farm admins change.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from farm.api.client_address import client_address
 from farm.api.exceptions import Conflict, PayloadTooLarge
 from farm.api.parsers import RawBodyParser
 from farm.api.permissions import AgentPermission
@@ -133,7 +135,7 @@ class AgentViewSet(AgentFacingViewSet):
         serializer.is_valid(raise_exception=True)
         agent, created = register_agent(
             agent_id=serializer.validated_data.get("id"),
-            report=serializer.to_report(peer_address=request.META.get("REMOTE_ADDR")),
+            report=serializer.to_report(peer_address=client_address(request)),
         )
         return Response(
             AgentSerializer(agent).data,

@@ -2,8 +2,9 @@
 
 Jobs are addressed by id or title (``/jobs/12``, ``/jobs/shot%20010``). The
 agent-facing task endpoints (agent-protocol R6, R9-R12) are open to agent
-networks; everything else needs a user, and only a job's owner or a farm
-admin changes it.
+networks; from elsewhere they need a user, and only the job's owner or a farm
+admin reports on its tasks (`TaskReportPermission`). Everything else needs a
+user, and only a job's owner or a farm admin changes it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from typing import Any, cast
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from farm.api.permissions import AgentPermission, JobPermission
+from farm.api.permissions import (
+    JobPermission,
+    TaskReportPermission,
+    speaks_for_agents,
+)
 from farm.api.serializers.jobs import (
     JOB_SCHEMA,
     AgentBriefSerializer,
@@ -172,7 +177,8 @@ class JobIndexView(APIView):
 
         404 for an unknown job type (version), queue, group, parent, user
         (unless created), software or software version; 409 for a
-        requirement or notified user listed twice.
+        requirement or notified user listed twice; 403 for a user other than
+        a farm admin who names another owner or an unknown user.
         """
         serializer = JobSubmissionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -214,7 +220,8 @@ class SingleJobView(APIView):
         instance = self._job_for_change(request, job)
         serializer = JobUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        update_job(job=instance, **serializer.validated_data)
+        changed_by = request.user if request.user.is_authenticated else None
+        update_job(job=instance, changed_by=changed_by, **serializer.validated_data)
         return Response(job_detail(instance.pk))
 
     @extend_schema(request=JobUpdateSerializer, responses=JobSerializer)
@@ -256,10 +263,11 @@ class SingleTaskView(APIView):
     """``/jobs/<job>/tasks/<task_id>``: a task, and the agent's reports on it.
 
     The agent (R6, R9-R11) needs 200 with JSON for every accepted report,
-    including those it sent out of order, which change nothing.
+    including those it sent out of order, which change nothing. Users report
+    on the tasks of their own jobs, but only agents and admins name an agent.
     """
 
-    permission_classes = [AgentPermission]
+    permission_classes = [TaskReportPermission]
 
     @extend_schema(responses=TaskSerializer)
     def get(self, request: Request, job: str, task_id: str) -> Response:
@@ -271,10 +279,18 @@ class SingleTaskView(APIView):
     def post(self, request: Request, job: str, task_id: str) -> Response:
         """Apply a state, error, progress, agent or start-time report; 200."""
         task = find_task(job, task_id, Task.objects.select_related("job", "agent"))
+        self.check_object_permissions(request, task)
         serializer = TaskUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         agent: Any = UNSET
+        if data.get("agent_id") is not None and not speaks_for_agents(request):
+            # Else a user could hand their task to an agent of their choice,
+            # past the scheduler (polling resends an agent the tasks it lost).
+            raise PermissionDenied(
+                "only agents (from the agent networks) and farm admins may "
+                "assign a task to an agent"
+            )
         if "agent_id" in data:
             agent = None if data["agent_id"] is None else find_agent(data["agent_id"])
         update_task(
@@ -295,7 +311,7 @@ class SingleTaskView(APIView):
 class TaskFailedOnAgentsIndexView(APIView):
     """``/jobs/<job>/tasks/<task_id>/failed_on_agents/`` (agent-protocol R12)."""
 
-    permission_classes = [AgentPermission]
+    permission_classes = [TaskReportPermission]
 
     @extend_schema(responses=AgentBriefSerializer(many=True))
     def get(self, request: Request, job: str, task_id: str) -> Response:
@@ -310,7 +326,8 @@ class TaskFailedOnAgentsIndexView(APIView):
     )
     def post(self, request: Request, job: str, task_id: str) -> Response:
         """Add an agent to the list; 201 when new, 200 when already listed."""
-        task = find_task(job, task_id)
+        task = find_task(job, task_id, Task.objects.select_related("job"))
+        self.check_object_permissions(request, task)
         serializer = AgentIdSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         agent = find_agent(serializer.validated_data["id"])

@@ -1,7 +1,9 @@
 """Task logs: registration (R5), state (R7), upload (R8) and download.
 
 Every endpoint is agent-facing (agent-protocol.md §1.2): open to the agent
-networks without credentials, and to users. The URL names a job, a task of
+networks without credentials; from elsewhere users read, and only farm
+admins and the owner of the task's job register, change or upload a log
+(`TaskReportPermission`). The URL names a job, a task of
 that job, an attempt and (but for the index) a log identifier; anything that
 does not match is a JSON 404, and an identifier that is not a plain file
 name is a 400 before anything touches the disk.
@@ -24,7 +26,7 @@ from rest_framework.views import APIView
 
 from farm.api.exceptions import PayloadTooLarge
 from farm.api.parsers import RawBodyParser
-from farm.api.permissions import AgentPermission
+from farm.api.permissions import TaskReportPermission
 from farm.api.serializers.tasklogs import (
     TaskLogListItemSerializer,
     TaskLogRegistrationSerializer,
@@ -59,7 +61,7 @@ def _association(kwargs: dict[str, str]) -> TaskTaskLogAssociation:
 class TaskAttemptLogsView(APIView):
     """``jobs/<job>/tasks/<task>/attempts/<attempt>/logs/``: list and register."""
 
-    permission_classes = [AgentPermission]
+    permission_classes = [TaskReportPermission]
     serializer_class = TaskLogSerializer
 
     @extend_schema(
@@ -83,9 +85,10 @@ class TaskAttemptLogsView(APIView):
     )
     def post(self, request: Request, **kwargs: str) -> Response:
         """R5: register a log for this attempt (201; 409 when it already is)."""
+        task, attempt = find_task_attempt(**kwargs)
+        self.check_object_permissions(request, task)
         serializer = TaskLogRegistrationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        task, attempt = find_task_attempt(**kwargs)
         log = register_task_log(
             task=task,
             attempt=attempt,
@@ -98,7 +101,7 @@ class TaskAttemptLogsView(APIView):
 class TaskAttemptLogView(APIView):
     """``.../logs/<identifier>``: a log's metadata, and the attempt's state (R7)."""
 
-    permission_classes = [AgentPermission]
+    permission_classes = [TaskReportPermission]
     serializer_class = TaskLogSerializer
 
     @extend_schema(operation_id="tasklog_retrieve")
@@ -113,9 +116,10 @@ class TaskAttemptLogView(APIView):
     )
     def post(self, request: Request, **kwargs: str) -> Response:
         """R7: record the state the attempt reached (200)."""
+        association = _association(kwargs)
+        self.check_object_permissions(request, association)
         serializer = TaskLogStateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        association = _association(kwargs)
         set_log_state(association=association, state=serializer.validated_data["state"])
         return Response(TaskLogSerializer(association.log).data)
 
@@ -123,7 +127,7 @@ class TaskAttemptLogView(APIView):
 class TaskAttemptLogfileView(APIView):
     """``.../logs/<identifier>/logfile``: download, or upload (R8), the file."""
 
-    permission_classes = [AgentPermission]
+    permission_classes = [TaskReportPermission]
     content_negotiation_class = AnyAcceptNegotiation
     serializer_class = TaskLogSerializer
 
@@ -166,7 +170,9 @@ class TaskAttemptLogfileView(APIView):
     )
     def put(self, request: Request, **kwargs: str) -> Response:
         """R8: store the body as the log file (201; 413 over ``max_upload_size``)."""
-        log = _association(kwargs).log
+        association = _association(kwargs)
+        self.check_object_permissions(request, association)
+        log = association.log
         # An empty body parses as an empty dict, not as a stream.
         body = request.data
         stream = cast("IO[bytes]", body) if hasattr(body, "read") else io.BytesIO()
