@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from farm.api.permissions import AgentPermission, JobPermission
+from farm.api.schema import id_parameter
 from farm.api.serializers.jobs import (
     JOB_SCHEMA,
     AgentBriefSerializer,
@@ -62,7 +63,7 @@ from farm.validators import parse_id
 JOB_PARAMETER = OpenApiParameter(
     "job", str, OpenApiParameter.PATH, description="The job's id or title."
 )
-TASK_PARAMETER = OpenApiParameter("task_id", int, OpenApiParameter.PATH)
+TASK_PARAMETER = id_parameter("task_id", "The task's id.")
 AGENT_PARAMETER = OpenApiParameter("agent_id", uuid.UUID, OpenApiParameter.PATH)
 USERNAME_PARAMETER = OpenApiParameter("username", str, OpenApiParameter.PATH)
 
