@@ -37,8 +37,8 @@ lint: venv
 	$(BIN)/mypy .
 
 # Everything CI runs: lint, then the whole suite on a throwaway PostgreSQL 15
-# (with coverage) and again on SQLite, then Schemathesis (`fuzz`) on the
-# PostgreSQL; the suites with a throwaway Redis for the
+# (with coverage) and again on SQLite, then Schemathesis (`fuzz`); the
+# suites with a throwaway Redis for the
 # broker tests (PYFARM_TEST_REDIS_URL) and an embedded-broker folder of their
 # own, never the one of a master running on this machine.
 test: lint
@@ -54,9 +54,8 @@ test: lint
 	echo "== test suite on PostgreSQL ($$url)"; \
 	PYFARM_DATABASE_URI=$$url $(BIN)/pytest -n 2 --dist=loadscope --cov --cov-report=term $(PYTEST_ARGS); \
 	echo "== test suite on SQLite"; \
-	PYFARM_DATABASE_URI=sqlite:///$$pgdir/farm.sqlite $(BIN)/pytest -n 2 --dist=loadscope $(PYTEST_ARGS); \
-	echo "== Schemathesis on PostgreSQL"; \
-	PYFARM_FUZZ_DATABASE_URI=$$url $(MAKE) --no-print-directory fuzz
+	PYFARM_DATABASE_URI=sqlite:///$$pgdir/farm.sqlite $(BIN)/pytest -n 2 --dist=loadscope $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory fuzz
 
 # End to end with the real agent (pyfarm-agent 0.8.6 on Python 2.7, from
 # PyPI; the virtualenv is built once and cached in ~/.cache/pyfarm-e2e): our
@@ -75,7 +74,8 @@ e2e: venv
 
 # The API against its OpenAPI schema: Schemathesis (seeded, a bounded number
 # of examples per operation) on a throwaway master (gunicorn on a free port
-# of 127.0.0.1, SQLite in a temporary folder, some data and an admin's token),
+# of 127.0.0.1, SQLite in a temporary folder or PYFARM_FUZZ_DATABASE_URI,
+# some data and an admin's token),
 # checking for 5xx answers and for status codes, content types and bodies the
 # schema does not document (tests/schema/run_schemathesis.py).
 fuzz: venv

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core import validators
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
@@ -45,6 +46,9 @@ URL_SEGMENT_VALIDATOR = validators.RegexValidator(
 NON_BLANK = validators.RegexValidator(
     r"\A[^\x00]*[^\s\x00][^\x00]*\Z", "must not be blank"
 )
+# A user's name (`User.username`), as the users a job or group names may be
+# created from it.
+USERNAME = UnicodeUsernameValidator()
 # A URL segment, for a name that must not be blank either (a job type's).
 URL_NAME_VALIDATOR = validators.RegexValidator(
     r"\A(?![\s\S]*\.\.)(?=[\s\S]*\S)[^/\\\x00]*\Z",

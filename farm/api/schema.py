@@ -36,10 +36,10 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from farm.api.fields import ID_RANGE
 from farm.api.permissions import AgentPermission
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.choices import AgentState, WorkState
+from farm.validators import MAX_ID_DIGITS
 
 __all__ = ["ErrorSerializer", "FarmAutoSchema", "id_parameter", "integer_parameter"]
 
@@ -75,8 +75,8 @@ def integer_parameter(
 
 
 def id_parameter(name: str, description: str = "") -> OpenApiParameter:
-    """A path parameter that is a row's id."""
-    return integer_parameter(name, *ID_RANGE, description=description)
+    """A path parameter that is a row's id (URLs take up to 18 digits)."""
+    return integer_parameter(name, 1, 10**MAX_ID_DIGITS - 1, description=description)
 
 
 class ErrorSerializer(serializers.Serializer):

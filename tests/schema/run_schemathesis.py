@@ -69,6 +69,31 @@ _WARNINGS = (
 # holding CI.
 RUN_TIMEOUT = float(os.environ.get("PYFARM_FUZZ_TIMEOUT", "600"))
 
+# Parameters the fuzzer fills, half of the time, with identifiers of the
+# run's data (`Seeder.made`), so that its requests get past "not found".
+BINDINGS = {
+    "path.job": "job",
+    "path.job_id": "job_id",
+    "path.task_id": "task",
+    "path.attempt": "attempt",
+    "path.identifier": "log",
+    "path.agent_id": "agent",
+    "path.tagname": "tag",
+    "path.software": "software",
+    "path.jobtype": "jobtype",
+    "path.queue": "queue",
+    "path.group_id": "group",
+    "path.pathmap_id": "pathmap",
+    "path.username": "username",
+    "body.jobtype": "jobtype",
+    "body.main_jobtype": "jobtype",
+    "body.jobqueue": "queue",
+    "body.agent_id": "agent",
+    "body.software": "software",
+    "body.username": "username",
+}
+BINDING_PROBABILITY = 0.5
+
 JOBTYPE_CODE = '''\
 from pyfarm.jobtypes.core.jobtype import JobType
 
@@ -192,6 +217,10 @@ class Seeder:
 
     def __init__(self, api: str, token: str) -> None:
         self.api = api
+        # What was made, by the name of the parameter that names it: the
+        # fuzzer draws from these some of the time (`dictionaries`), so that
+        # its requests reach past "not found".
+        self.made: dict[str, list[str | int]] = {}
         self.session = requests.Session()
         self.session.headers.update(
             {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -210,6 +239,10 @@ class Seeder:
                 f"seeding: {method} {path}: {response.status_code} {response.text}"
             )
         return response.json() if response.content else None
+
+    def remember(self, name: str, *values: str | int) -> None:
+        """Note the identifiers of something made."""
+        self.made.setdefault(name, []).extend(values)
 
     def seed(self) -> None:
         """Software, a job type, a tag, a queue, an agent, a group, jobs, a log."""
@@ -233,6 +266,11 @@ class Seeder:
         )
         self.call("POST", "/tags/", {"tag": "fuzz"})
         self.call("POST", "/jobqueues/", {"name": "fuzzq"})
+        self.remember("software", "blender")
+        self.remember("jobtype", "fuzzshell")
+        self.remember("tag", "fuzz")
+        self.remember("queue", "fuzzq")
+        self.remember("username", USERNAME)
         agent = self.call(
             "POST",
             "/agents/",
@@ -246,6 +284,7 @@ class Seeder:
                 "free_ram": 2048,
             },
         )
+        self.remember("agent", agent["id"])
         self.call("POST", "/tags/fuzz/agents/", {"agent_id": agent["id"]})
         self.call(
             "POST",
@@ -280,16 +319,22 @@ class Seeder:
                 "parents": [first["id"]],
             },
         )
+        self.remember("group", group["id"])
+        self.remember("job", str(first["id"]), first["title"])
+        self.remember("job_id", first["id"])
         self.call(
             "POST", f"/jobs/{first['id']}/notified_users/", {"username": USERNAME}
         )
         task = self.call("GET", f"/jobs/{first['id']}/tasks/")[0]
+        self.remember("task", task["id"])
+        self.remember("log", "fuzz.csv")
+        self.remember("attempt", 1)
         self.call(
             "POST",
             f"/jobs/{first['id']}/tasks/{task['id']}/attempts/1/logs/",
             {"identifier": "fuzz.csv", "agent_id": agent["id"]},
         )
-        self.call(
+        pathmap = self.call(
             "POST",
             "/pathmaps/",
             {
@@ -299,6 +344,24 @@ class Seeder:
                 "tag": "fuzz",
             },
         )
+        self.remember("pathmap", pathmap["id"])
+
+
+def _config(workdir: Path, made: dict[str, list[str | int]]) -> Path:
+    """schemathesis.toml, with dictionaries of the run's identifiers."""
+    lines = [(HERE / "schemathesis.toml").read_text()]
+    for name, values in sorted(made.items()):
+        lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}", ""]
+    lines.append("[parameters]")
+    for key, name in BINDINGS.items():
+        if name in made:
+            lines.append(
+                f'"{key}" = {{ dictionary = "{name}", '
+                f"probability = {BINDING_PROBABILITY} }}"
+            )
+    config = workdir / "schemathesis.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
 
 
 def _server_errors(log: Path, limit: int = 6000) -> str:
@@ -366,11 +429,12 @@ def run(seed: int, max_examples: int, extra: list[str]) -> int:
         report = workdir / "report.ndjson"
         with _server(env, port, workdir / "gunicorn.log") as api:
             _say(f"master on {api}; seeding")
-            Seeder(api, token).seed()
+            seeder = Seeder(api, token)
+            seeder.seed()
             command = [
                 str(BIN / "schemathesis"),
                 "--config-file",
-                str(HERE / "schemathesis.toml"),
+                str(_config(workdir, seeder.made)),
                 "run",
                 f"{api}/openapi.json",
                 "--checks",

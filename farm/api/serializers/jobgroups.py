@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from farm.api.fields import LegacyChoiceField, StrictCharField
+from farm.api.fields import USERNAME, LegacyChoiceField, StrictCharField
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.choices import WorkState
 from farm.models import Job, JobGroup
@@ -42,7 +42,10 @@ class JobGroupCreateSerializer(StrictSerializerMixin, serializers.Serializer):
     title = StrictCharField(max_length="max_jobgroup_name_length")
     main_jobtype = StrictCharField(max_length="job_type_max_name_length")
     user = StrictCharField(
-        required=False, allow_null=True, max_length="max_username_length"
+        required=False,
+        allow_null=True,
+        max_length="max_username_length",
+        validators=[USERNAME],
     )
 
 
@@ -54,7 +57,10 @@ class JobGroupUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
         required=False, max_length="job_type_max_name_length"
     )
     user = StrictCharField(
-        required=False, allow_null=True, max_length="max_username_length"
+        required=False,
+        allow_null=True,
+        max_length="max_username_length",
+        validators=[USERNAME],
     )
 
 

@@ -19,6 +19,7 @@ from rest_framework import serializers
 from farm.api.fields import (
     ID_RANGE,
     POSITIVE_INTEGER_RANGE,
+    USERNAME,
     LegacyChoiceField,
     StrictBooleanField,
     StrictCharField,
@@ -239,7 +240,7 @@ class SoftwareRequirementInputSerializer(StrictSerializerMixin, serializers.Seri
 class NotifiedUserInputSerializer(StrictSerializerMixin, serializers.Serializer):
     """``{"username": ..., "on_success": true, "on_failure": true, ...}``."""
 
-    username = StrictCharField(max_length="max_username_length")
+    username = StrictCharField(max_length="max_username_length", validators=[USERNAME])
     on_success = StrictBooleanField(required=False)
     on_failure = StrictBooleanField(required=False)
     on_deletion = StrictBooleanField(required=False)
@@ -296,7 +297,10 @@ class _JobColumnsSerializer(StrictSerializerMixin, serializers.Serializer):
     environ = JSONObjectField(required=False, allow_null=True)
     notes = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     user = StrictCharField(
-        required=False, allow_null=True, max_length="max_username_length"
+        required=False,
+        allow_null=True,
+        max_length="max_username_length",
+        validators=[USERNAME],
     )
     jobqueue = StrictCharField(
         required=False, allow_null=True, max_length="max_queue_path_length"

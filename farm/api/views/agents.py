@@ -38,6 +38,7 @@ from farm.api.serializers.agents import (
 from farm.filtersets import AgentFilterSet
 from farm.models import Agent, Task
 from farm.services.agents import (
+    _UPDATE_VERSION,
     add_agent_software,
     agent_update_filename,
     agent_update_path,
@@ -66,6 +67,13 @@ AGENT_SCHEMA = {
     "remote_ip": "IPv4Address",
 }
 
+UPDATE_VERSION_PARAMETER = OpenApiParameter(
+    "version",
+    str,
+    OpenApiParameter.PATH,
+    description="The agent version the package installs.",
+    pattern=rf"^(?!.*\.\.){_UPDATE_VERSION.pattern}$",
+)
 AGENT_PARAMETER = OpenApiParameter(
     "agent_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The agent's id."
 )
@@ -286,6 +294,7 @@ def _read_upload(request: Request, into: IO[bytes]) -> None:
         into.write(chunk)
 
 
+@extend_schema(parameters=[UPDATE_VERSION_PARAMETER])
 class AgentUpdateViewSet(AgentFacingViewSet):
     """``/agents/updates/<version>``: agent update packages (zip files)."""
 
