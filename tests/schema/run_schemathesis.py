@@ -381,6 +381,9 @@ def summarize(report: Path) -> str:
     response that failed a check, which is what changes from run to run.
     """
     requests_sent = 0
+    # Requests made to fit the schema that the API refused as invalid: the
+    # constraints the schema does not state (cross-field rules and the like).
+    refused_valid = 0
     failures: Counter[tuple[str, str]] = Counter()
     with report.open() as events:
         for line in events:
@@ -389,14 +392,23 @@ def summarize(report: Path) -> str:
             if finished is None:
                 continue
             recorder = finished["recorder"]
-            requests_sent += len(recorder.get("interactions") or {})
+            interactions = recorder.get("interactions") or {}
+            requests_sent += len(interactions)
+            for case_id, interaction in interactions.items():
+                case = recorder["cases"][case_id]["value"]
+                mode = case.get("meta", {}).get("generation", {}).get("mode")
+                answer = interaction.get("response") or {}
+                refused_valid += mode == "positive" and answer.get("status_code") == 400
             for case_id, checks in (recorder.get("checks") or {}).items():
                 case = recorder["cases"][case_id]["value"]
                 operation = f"{case['method']} {case['path']}"
                 for check in checks:
                     if check["status"] == "failure":
                         failures[check["name"], operation] += 1
-    lines = [f"{requests_sent} requests, {sum(failures.values())} failed checks"]
+    lines = [
+        f"{requests_sent} requests, {sum(failures.values())} failed checks; "
+        f"{refused_valid} schema-valid requests refused with 400"
+    ]
     by_check: Counter[str] = Counter()
     for (check, _), count in failures.items():
         by_check[check] += count
