@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -53,18 +54,12 @@ CHECKS = (
 SEED = 8
 MAX_EXAMPLES = 8
 USERNAME = "fuzz"
-# Django's one-line warnings about 4xx answers, which the server log repeats.
-_WARNINGS = (
-    "Bad Request:",
-    "Not Found:",
-    "Forbidden:",
-    "Unauthorized:",
-    "Conflict:",
-    "Method Not Allowed:",
-    "Unsupported Media Type:",
-    "Request Entity Too Large:",
-    "Temporary Redirect:",
+# The first line of a record of the server's log (Django's or gunicorn's),
+# and the levels of those that are errors.
+_RECORD_START = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|\[\d{4}-|[A-Z][A-Za-z ]+: /)"
 )
+_ERROR_LEVEL = re.compile(r" \[?(ERROR|CRITICAL)\]? ")
 # Hard bound on Schemathesis itself, in seconds: a hung run fails rather than
 # holding CI.
 RUN_TIMEOUT = float(os.environ.get("PYFARM_FUZZ_TIMEOUT", "600"))
@@ -364,14 +359,30 @@ def _config(workdir: Path, made: dict[str, list[str | int]]) -> Path:
     return config
 
 
-def _server_errors(log: Path, limit: int = 6000) -> str:
-    """The server log's errors and tracebacks (its 4xx warnings left out)."""
-    kept = [
-        line
-        for line in log.read_text(errors="replace").splitlines()
-        if "django.request" not in line and not line.startswith(_WARNINGS)
-    ]
-    return "\n".join(kept)[-limit:]
+def _server_errors(log: Path, limit: int = 8000) -> str:
+    """The server's errors, each distinct one once with its traceback and count.
+
+    A log record starts with a timestamp; the lines that follow it (a
+    traceback) belong to it. Warnings (the 4xx answers) are left out.
+    """
+    records: list[list[str]] = []
+    for line in log.read_text(errors="replace").splitlines():
+        if _RECORD_START.match(line) or not records:
+            records.append([line])
+        else:
+            records[-1].append(line)
+    errors: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for record in records:
+        if not _ERROR_LEVEL.search(record[0]):
+            continue
+        key = record[-1]
+        errors[key] += 1
+        first.setdefault(key, "\n".join(record))
+    text = "\n".join(
+        f"--- {count} x\n{first[key]}" for key, count in errors.most_common()
+    )
+    return text[:limit] or "(none)"
 
 
 def summarize(report: Path) -> str:
