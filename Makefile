@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e venv migrate setup lint pytest clean
+.PHONY: run test e2e fuzz venv migrate setup lint pytest clean
 
 # The virtualenv, rebuilt whenever a requirements file changes.
 $(STAMP): requirements/base.txt requirements/test.txt requirements/dev.txt setup.cfg pyproject.toml
@@ -37,7 +37,8 @@ lint: venv
 	$(BIN)/mypy .
 
 # Everything CI runs: lint, then the whole suite on a throwaway PostgreSQL 15
-# (with coverage) and again on SQLite; both with a throwaway Redis for the
+# (with coverage) and again on SQLite, then Schemathesis (`fuzz`); the
+# suites with a throwaway Redis for the
 # broker tests (PYFARM_TEST_REDIS_URL) and an embedded-broker folder of their
 # own, never the one of a master running on this machine.
 test: lint
@@ -54,6 +55,7 @@ test: lint
 	PYFARM_DATABASE_URI=$$url $(BIN)/pytest -n 2 --dist=loadscope --cov --cov-report=term $(PYTEST_ARGS); \
 	echo "== test suite on SQLite"; \
 	PYFARM_DATABASE_URI=sqlite:///$$pgdir/farm.sqlite $(BIN)/pytest -n 2 --dist=loadscope $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory fuzz
 
 # End to end with the real agent (pyfarm-agent 0.8.6 on Python 2.7, from
 # PyPI; the virtualenv is built once and cached in ~/.cache/pyfarm-e2e): our
@@ -69,6 +71,15 @@ e2e: venv
 	export PYFARM_E2E_DATABASE_URI PYFARM_E2E_REDIS_URL; \
 	echo "== end to end with pyfarm-agent 0.8.6 ($$PYFARM_E2E_DATABASE_URI, $$PYFARM_E2E_REDIS_URL)"; \
 	$(BIN)/pytest tests/e2e/test_real_agent.py -p no:xdist -v $(PYTEST_ARGS)
+
+# The API against its OpenAPI schema: Schemathesis (seeded, a bounded number
+# of examples per operation) on a throwaway master (gunicorn on a free port
+# of 127.0.0.1, SQLite in a temporary folder or PYFARM_FUZZ_DATABASE_URI,
+# some data and an admin's token),
+# checking for 5xx answers and for status codes, content types and bodies the
+# schema does not document (tests/schema/run_schemathesis.py).
+fuzz: venv
+	$(BIN)/python tests/schema/run_schemathesis.py
 
 # The suite against whatever database the configuration names, keeping the
 # test database between runs.

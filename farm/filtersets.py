@@ -7,24 +7,43 @@ A value that does not parse (``min_ram=lots``) makes the list answer 400.
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django import forms
+from drf_spectacular.drainage import set_override
 
+from farm.api.fields import POSITIVE_INTEGER_RANGE
 from farm.models import Agent
 
 __all__ = ["AgentFilterSet"]
 
 
 class IntegerFilter(django_filters.NumberFilter):
-    """A whole number (the original refused ``min_ram=1.5`` and ``port=x``)."""
+    """A whole number (the original refused ``min_ram=1.5`` and ``port=x``).
+
+    Within the column's range: a larger number is a 400, whatever the
+    database, and the OpenAPI schema shows the range.
+    """
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        low, high = POSITIVE_INTEGER_RANGE
+        super().__init__(*args, min_value=low, max_value=high, **kwargs)
+        schema = {"type": "integer", "minimum": low, "maximum": high}
+        set_override(self, "field", {**schema, "description": self.label})
 
 
 class IPAddressFilter(django_filters.CharFilter):
     """An IPv4 or IPv6 address, compared in its normalised form."""
 
     field_class = forms.GenericIPAddressField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
+        set_override(self, "field", {**schema, "description": self.label})
 
 
 class AgentFilterSet(django_filters.FilterSet):

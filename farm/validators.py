@@ -21,6 +21,9 @@ from pyfarm_site.conf import farm_config
 # hyphens, plus underscores: Windows agents register their NetBIOS names,
 # which may contain them, and an agent never retries a refused registration.
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+# A whole host name by the same rules, for the API's schema and validation.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+HOSTNAME_PATTERN = rf"\A{_LABEL}(?:\.{_LABEL})*\.?\Z"
 # Longer numbers are no ids: they would overflow a 64-bit primary key.
 MAX_ID_DIGITS = 18
 # Frames are stored with four decimal places (NUMERIC(10, 4)).

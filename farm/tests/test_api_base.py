@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from farm.api.fields import (
+    INTEGER_RANGE,
     LegacyChoiceField,
     StrictBooleanField,
     StrictCharField,
@@ -252,7 +253,7 @@ def test_legacy_choice_field_refuses_unknown_values() -> None:
 @pytest.mark.parametrize(
     ("field", "good", "bad"),
     [
-        (StrictIntegerField(), [3, 2.0], ["3", True, 2.5, None]),
+        (StrictIntegerField(bounds=INTEGER_RANGE), [3, 2.0], ["3", True, 2.5, None]),
         (StrictCharField(), ["x"], [3, True, None]),
         (StrictBooleanField(), [True, False], ["true", 1, None]),
     ],

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from farm.api.fields import (
+    BIG_INTEGER_RANGE,
+    ID_RANGE,
+    INTEGER_RANGE,
+    POSITIVE_INTEGER_RANGE,
     LegacyChoiceField,
     StrictCharField,
     StrictFloatField,
@@ -20,19 +27,82 @@ from farm.api.fields import (
     StrictUUIDField,
 )
 from farm.api.serializers.base import StrictSerializerMixin
+from farm.api.serializers.software import SOFTWARE_NAME_LENGTH, VERSION_LENGTH
 from farm.choices import AgentState, OperatingSystem, UseAddress, WorkState
 from farm.models import Agent, Job, SoftwareVersion, Task
 from farm.services.agents import AgentDiskReport, AgentReport
+from farm.validators import HOSTNAME_PATTERN
+from pyfarm_site.conf import farm_config
+
+# --- fields ------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "number",
+        "format": "double",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "maximum": 1,
+    }
+)
+class AllocationField(StrictFloatField):
+    """A share of an agent's RAM or CPUs: above 0, at most 1."""
+
+    def to_internal_value(self, data: Any) -> float:
+        """A JSON number in (0, 1]."""
+        value = super().to_internal_value(data)
+        if not 0 < value <= 1:
+            raise serializers.ValidationError("must be greater than 0 and at most 1")
+        return value
+
+
+class AgentAddressField(StrictCharField):
+    """An agent's IPv4 or IPv6 address (`Agent.clean` refuses unusable ones)."""
+
+
+# Addresses no agent can be reached at (`agent_address_error`): unspecified,
+# multicast and link-local; loopback too, unless allow_agents_from_loopback.
+_UNUSABLE_IPV4 = r"^(0\.0\.0\.0|2(2[4-9]|3[0-9])\..*|169\.254\..*)$"
+_LOOPBACK_IPV4 = r"^127\..*$"
+_UNUSABLE_IPV6 = r"^(::|[fF][eE][89aAbB][0-9a-fA-F]?:.*|[fF][fF][0-9a-fA-F]{0,2}:.*)$"
+_LOOPBACK_IPV6 = r"^::1$"
+
+
+class AgentAddressFieldExtension(OpenApiSerializerFieldExtension):
+    """An agent's address in the schema: IPv4 or IPv6, usable to reach it."""
+
+    target_class = AgentAddressField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> Any:
+        """IPv4 or IPv6, without the addresses the configuration refuses."""
+        unusable = {"ipv4": [_UNUSABLE_IPV4], "ipv6": [_UNUSABLE_IPV6]}
+        if not farm_config("allow_agents_from_loopback"):
+            unusable["ipv4"].append(_LOOPBACK_IPV4)
+            unusable["ipv6"].append(_LOOPBACK_IPV6)
+        return {
+            "type": "string",
+            "anyOf": [
+                {
+                    "format": version,
+                    "not": {"anyOf": [{"pattern": p} for p in patterns]},
+                }
+                for version, patterns in unusable.items()
+            ],
+        }
+
 
 # --- what agents report --------------------------------------------------------
+
+HOSTNAME = RegexValidator(HOSTNAME_PATTERN, "not a valid hostname")
 
 
 class AgentDiskSerializer(StrictSerializerMixin, serializers.Serializer):
     """One disk of an agent: mount point (or drive letter), bytes total and free."""
 
-    mountpoint = StrictCharField()
-    size = StrictIntegerField(min_value=0)
-    free = StrictIntegerField(min_value=0)
+    mountpoint = StrictCharField(max_length="max_mountpoint_length")
+    size = StrictIntegerField(bounds=(0, BIG_INTEGER_RANGE[1]), help_text="bytes")
+    free = StrictIntegerField(bounds=(0, BIG_INTEGER_RANGE[1]), help_text="bytes")
 
 
 class AgentReportSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -44,27 +114,55 @@ class AgentReportSerializer(StrictSerializerMixin, serializers.Serializer):
     assignments by polling the agent, not from its reports.
     """
 
-    hostname = StrictCharField(required=False)
-    port = StrictIntegerField(required=False)
-    remote_ip = StrictCharField(required=False)
+    hostname = StrictCharField(
+        required=False, max_length="max_hostname_length", validators=[HOSTNAME]
+    )
+    port = StrictIntegerField(
+        required=False, bounds=("agent_min_port", "agent_max_port")
+    )
+    remote_ip = AgentAddressField(required=False)
     use_address = LegacyChoiceField(UseAddress, required=False)
     state = LegacyChoiceField(AgentState, required=False)
-    cpus = StrictIntegerField(required=False)
-    ram = StrictIntegerField(required=False, help_text="MB")
-    free_ram = StrictIntegerField(required=False, help_text="MB")
-    ram_allocation = StrictFloatField(required=False)
-    cpu_allocation = StrictFloatField(required=False)
-    time_offset = StrictIntegerField(required=False, help_text="seconds")
-    version = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    cpus = StrictIntegerField(
+        required=False, bounds=("agent_min_cpus", "agent_max_cpus")
+    )
+    ram = StrictIntegerField(
+        required=False, bounds=("agent_min_ram", "agent_max_ram"), help_text="MB"
+    )
+    free_ram = StrictIntegerField(
+        required=False, bounds=POSITIVE_INTEGER_RANGE, help_text="MB"
+    )
+    ram_allocation = AllocationField(required=False)
+    cpu_allocation = AllocationField(required=False)
+    time_offset = StrictIntegerField(
+        required=False, bounds=INTEGER_RANGE, help_text="seconds"
+    )
+    version = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=Agent._meta.get_field("version").max_length,
+    )
     os_class = LegacyChoiceField(OperatingSystem, required=False, allow_null=True)
-    os_fullname = StrictCharField(required=False, allow_null=True, allow_blank=True)
-    cpu_name = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    os_fullname = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length="max_osname_length",
+    )
+    cpu_name = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length="max_cpuname_length",
+    )
     mac_addresses = serializers.ListField(
         child=StrictCharField(allow_blank=True), required=False
     )
     disks = AgentDiskSerializer(many=True, required=False)
     gpus = serializers.ListField(
-        child=StrictCharField(allow_blank=True), required=False
+        child=StrictCharField(allow_blank=True, max_length="max_gpu_name_length"),
+        required=False,
     )
     current_assignments = serializers.DictField(required=False)
     farm_name = StrictCharField(required=False, allow_blank=True)
@@ -97,11 +195,11 @@ class AgentRegistrationReportSerializer(AgentReportSerializer):
     """
 
     id = StrictUUIDField(required=False)
-    hostname = StrictCharField()
-    port = StrictIntegerField()
-    cpus = StrictIntegerField()
-    ram = StrictIntegerField(help_text="MB")
-    free_ram = StrictIntegerField(help_text="MB")
+    hostname = StrictCharField(max_length="max_hostname_length", validators=[HOSTNAME])
+    port = StrictIntegerField(bounds=("agent_min_port", "agent_max_port"))
+    cpus = StrictIntegerField(bounds=("agent_min_cpus", "agent_max_cpus"))
+    ram = StrictIntegerField(bounds=("agent_min_ram", "agent_max_ram"), help_text="MB")
+    free_ram = StrictIntegerField(bounds=POSITIVE_INTEGER_RANGE, help_text="MB")
     state = LegacyChoiceField(AgentState, required=False, default=AgentState.ONLINE)
 
 
@@ -114,6 +212,7 @@ class AgentListSerializer(serializers.ModelSerializer):
     class Meta:
         model = Agent
         fields = ["id", "hostname", "port", "remote_ip"]
+        read_only_fields = fields
 
 
 class AgentSerializer(serializers.ModelSerializer):
@@ -144,7 +243,7 @@ class AgentSerializer(serializers.ModelSerializer):
 class AgentDetailSerializer(AgentSerializer):
     """One agent (``GET``/``POST /agents/<id>``): also the legacy ``ip``."""
 
-    ip = serializers.IPAddressField(source="remote_ip", read_only=True)
+    ip = serializers.IPAddressField(source="remote_ip", read_only=True, allow_null=True)
 
     class Meta(AgentSerializer.Meta):
         fields = [*AgentSerializer.Meta.fields, "ip"]
@@ -154,7 +253,7 @@ class AgentDetailSerializer(AgentSerializer):
 class TaskAgentSerializer(serializers.ModelSerializer):
     """An agent inside a task: how to reach it."""
 
-    ip = serializers.IPAddressField(source="remote_ip", read_only=True)
+    ip = serializers.IPAddressField(source="remote_ip", read_only=True, allow_null=True)
 
     class Meta:
         model = Agent
@@ -168,8 +267,8 @@ class TaskAgentSerializer(serializers.ModelSerializer):
 class AgentSoftwareSerializer(StrictSerializerMixin, serializers.Serializer):
     """A software version an agent has (R15), by software name and version."""
 
-    software = StrictCharField()
-    version = StrictCharField()
+    software = StrictCharField(max_length=SOFTWARE_NAME_LENGTH)
+    version = StrictCharField(max_length=VERSION_LENGTH)
 
 
 class AgentSoftwareVersionSerializer(serializers.ModelSerializer):
@@ -294,4 +393,4 @@ class AssignedTaskSerializer(_TaskFieldsSerializer):
 class TaskAssignmentSerializer(StrictSerializerMixin, serializers.Serializer):
     """``{"id": <task id>}``: the task to give to the agent."""
 
-    id = StrictIntegerField(min_value=1)
+    id = StrictIntegerField(bounds=ID_RANGE)

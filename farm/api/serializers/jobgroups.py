@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from farm.api.fields import LegacyChoiceField, StrictCharField
+from farm.api.fields import USERNAME, LegacyChoiceField, StrictCharField
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.choices import WorkState
 from farm.models import Job, JobGroup
@@ -39,17 +39,29 @@ class JobGroupDetailSerializer(JobGroupSerializer):
 class JobGroupCreateSerializer(StrictSerializerMixin, serializers.Serializer):
     """A new group: a title, a job type name and (optionally) a user name."""
 
-    title = StrictCharField()
-    main_jobtype = StrictCharField()
-    user = StrictCharField(required=False, allow_null=True)
+    title = StrictCharField(max_length="max_jobgroup_name_length")
+    main_jobtype = StrictCharField(max_length="job_type_max_name_length")
+    user = StrictCharField(
+        required=False,
+        allow_null=True,
+        max_length="max_username_length",
+        validators=[USERNAME],
+    )
 
 
 class JobGroupUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
     """Changes to a group; columns left out stay as they are."""
 
-    title = StrictCharField(required=False)
-    main_jobtype = StrictCharField(required=False)
-    user = StrictCharField(required=False, allow_null=True)
+    title = StrictCharField(required=False, max_length="max_jobgroup_name_length")
+    main_jobtype = StrictCharField(
+        required=False, max_length="job_type_max_name_length"
+    )
+    user = StrictCharField(
+        required=False,
+        allow_null=True,
+        max_length="max_username_length",
+        validators=[USERNAME],
+    )
 
 
 class JobGroupJobSerializer(serializers.ModelSerializer[Job]):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from farm.api.fields import StrictCharField, StrictIntegerField
+from farm.api.fields import (
+    ID_RANGE,
+    POSITIVE_INTEGER_RANGE,
+    StrictCharField,
+    StrictIntegerField,
+)
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.models import Job, JobQueue
 
@@ -59,12 +65,30 @@ class JobQueueDetailSerializer(JobQueueSerializer):
         read_only_fields = fields
 
 
+# A queue's name: not blank, no "/" (it separates the names of a queue path).
+QUEUE_NAME = RegexValidator(
+    r"\A[^/\x00]*[^\s/\x00][^/\x00]*\Z", "must not be blank nor contain '/'"
+)
+
+
 class JobQueueWriteSerializer(StrictSerializerMixin, serializers.Serializer):
     """A new queue (``name`` required) or changes to one (``partial=True``)."""
 
-    name = StrictCharField(trim_whitespace=False)
-    parent_jobqueue_id = StrictIntegerField(required=False, allow_null=True)
-    priority = StrictIntegerField(required=False)
-    weight = StrictIntegerField(required=False, min_value=0)
-    minimum_agents = StrictIntegerField(required=False, allow_null=True, min_value=0)
-    maximum_agents = StrictIntegerField(required=False, allow_null=True, min_value=0)
+    name = StrictCharField(
+        trim_whitespace=False,
+        max_length="max_queue_name_length",
+        validators=[QUEUE_NAME],
+    )
+    parent_jobqueue_id = StrictIntegerField(
+        required=False, allow_null=True, bounds=ID_RANGE
+    )
+    priority = StrictIntegerField(
+        required=False, bounds=("queue_min_priority", "queue_max_priority")
+    )
+    weight = StrictIntegerField(required=False, bounds=POSITIVE_INTEGER_RANGE)
+    minimum_agents = StrictIntegerField(
+        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
+    )
+    maximum_agents = StrictIntegerField(
+        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
+    )

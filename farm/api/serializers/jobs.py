@@ -11,11 +11,15 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
+from django.core.validators import RegexValidator, URLValidator
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from farm.api.fields import (
+    ID_RANGE,
+    POSITIVE_INTEGER_RANGE,
+    USERNAME,
     LegacyChoiceField,
     StrictBooleanField,
     StrictCharField,
@@ -24,6 +28,7 @@ from farm.api.fields import (
     StrictUUIDField,
 )
 from farm.api.serializers.base import StrictSerializerMixin
+from farm.api.serializers.software import SOFTWARE_NAME_LENGTH, VERSION_LENGTH
 from farm.choices import WorkState
 from farm.models import Job, Task
 from farm.services.references import (
@@ -31,6 +36,7 @@ from farm.services.references import (
     SoftwareRequirementSpec,
     TagRequirementSpec,
 )
+from pyfarm_site.conf import farm_config
 
 # The column -> SQL type map of GET /jobs/schema, as the original documents it
 # (including its inconsistent spacing in the NUMERIC types).
@@ -64,36 +70,114 @@ JOB_SCHEMA = {
 
 # States an agent (or a user) may report for a task; paused is a job's state.
 TASK_REPORT_STATES = (
-    WorkState.QUEUED,
-    WorkState.RUNNING,
-    WorkState.DONE,
-    WorkState.FAILED,
+    WorkState.QUEUED.value,
+    WorkState.RUNNING.value,
+    WorkState.DONE.value,
+    WorkState.FAILED.value,
 )
+# States a job may be set to: paused, or resumed (queued or running).
+JOB_CHANGE_STATES = (
+    WorkState.QUEUED.value,
+    WorkState.PAUSED.value,
+    WorkState.RUNNING.value,
+)
+# Frames are NUMERIC(10, 4): four decimal places, below a million.
+FRAME_QUANTUM = Decimal("0.0001")
+FRAME_LIMIT = Decimal("999999.9999")
 
 
 # --- fields ------------------------------------------------------------------
 
 
-@extend_schema_field(OpenApiTypes.DOUBLE)
 class FrameNumberField(serializers.Field):
     """A frame number: a JSON number (not a string or boolean), as a Decimal.
 
-    Rendered as a JSON float (``2.0``), as the original did.
+    Within the range of the NUMERIC(10, 4) columns; ``minimum`` is the lowest
+    value accepted (a step ``by`` must be positive). More than four decimal
+    places are refused by the model. Rendered as a JSON float (``2.0``), as
+    the original did.
     """
 
-    default_error_messages = {"invalid": "must be a number"}
+    default_error_messages = {
+        "invalid": "must be a number",
+        "range": "must be between {low} and {high}",
+    }
+
+    def __init__(self, *, minimum: Decimal = -FRAME_LIMIT, **kwargs: Any) -> None:
+        self.minimum = minimum
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Decimal:
-        """Only finite JSON numbers."""
+        """Only finite JSON numbers, within the column's range once rounded."""
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
         if isinstance(data, float) and not math.isfinite(data):
             self.fail("invalid")
-        return Decimal(str(data))
+        value = Decimal(str(data))
+        if not self.minimum <= value <= FRAME_LIMIT:
+            self.fail("range", low=self.minimum, high=FRAME_LIMIT)
+        return value
 
     def to_representation(self, value: Decimal) -> float:
         """A float."""
         return float(value)
+
+
+class FrameNumberFieldExtension(OpenApiSerializerFieldExtension):
+    """A frame number in the schema: a number within the column's range."""
+
+    target_class = FrameNumberField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> Any:
+        """A double; in requests, with the accepted range and places."""
+        schema: dict[str, Any] = {"type": "number", "format": "double"}
+        if direction == "request":
+            schema["minimum"] = float(self.target.minimum)
+            schema["maximum"] = float(FRAME_LIMIT)
+            schema["multipleOf"] = float(FRAME_QUANTUM)
+        return schema
+
+
+class JobResourceField(StrictIntegerField):
+    """CPUs or RAM a job needs: 0 (none), -1 (the whole agent) or in the range.
+
+    The range is the agents' (``agent_min_<key>`` to ``agent_max_<key>``).
+    """
+
+    def __init__(self, key: str, **kwargs: Any) -> None:
+        self.key = key
+        super().__init__(bounds=(-1, f"agent_max_{key}"), **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        """-1, 0, or a number in the agents' range."""
+        value = super().to_internal_value(data)
+        low = int(farm_config(f"agent_min_{self.key}"))
+        if 0 < value < low:
+            raise serializers.ValidationError(
+                f"must be 0, -1 or between {low} and "
+                f"{farm_config(f'agent_max_{self.key}')}"
+            )
+        return value
+
+
+class JobResourceFieldExtension(OpenApiSerializerFieldExtension):
+    """A job's CPUs or RAM: -1, 0 or the agents' range."""
+
+    target_class = JobResourceField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> Any:
+        """An integer: one of -1 and 0, or within the configured range."""
+        key = self.target.key
+        return {
+            "type": "integer",
+            "anyOf": [
+                {"enum": [-1, 0]},
+                {
+                    "minimum": int(farm_config(f"agent_min_{key}")),
+                    "maximum": int(farm_config(f"agent_max_{key}")),
+                },
+            ],
+        }
 
 
 class ProgressField(StrictFloatField):
@@ -111,6 +195,7 @@ class AlwaysNullField(serializers.ReadOnlyField):
         """Nothing to read."""
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}})
 class JSONObjectField(serializers.JSONField):
     """A JSON object (``data``, ``environ``), or null."""
 
@@ -127,7 +212,7 @@ class JSONObjectField(serializers.JSONField):
 class TagRequirementInputSerializer(StrictSerializerMixin, serializers.Serializer):
     """``{"tag": "<name>", "negate": false}`` of a submission or change."""
 
-    tag = StrictCharField()
+    tag = StrictCharField(max_length="max_tag_length")
     negate = StrictBooleanField(required=False, default=False)
 
     def validate(self, attrs: dict[str, Any]) -> TagRequirementSpec:
@@ -138,9 +223,13 @@ class TagRequirementInputSerializer(StrictSerializerMixin, serializers.Serialize
 class SoftwareRequirementInputSerializer(StrictSerializerMixin, serializers.Serializer):
     """``{"software": "blender", "min_version": "2.79", "max_version": null}``."""
 
-    software = StrictCharField()
-    min_version = StrictCharField(required=False, allow_null=True, default=None)
-    max_version = StrictCharField(required=False, allow_null=True, default=None)
+    software = StrictCharField(max_length=SOFTWARE_NAME_LENGTH)
+    min_version = StrictCharField(
+        required=False, allow_null=True, default=None, max_length=VERSION_LENGTH
+    )
+    max_version = StrictCharField(
+        required=False, allow_null=True, default=None, max_length=VERSION_LENGTH
+    )
 
     def validate(self, attrs: dict[str, Any]) -> SoftwareRequirementSpec:
         """The requirement, for the service."""
@@ -150,7 +239,7 @@ class SoftwareRequirementInputSerializer(StrictSerializerMixin, serializers.Seri
 class NotifiedUserInputSerializer(StrictSerializerMixin, serializers.Serializer):
     """``{"username": ..., "on_success": true, "on_failure": true, ...}``."""
 
-    username = StrictCharField()
+    username = StrictCharField(max_length="max_username_length", validators=[USERNAME])
     on_success = StrictBooleanField(required=False)
     on_failure = StrictBooleanField(required=False)
     on_deletion = StrictBooleanField(required=False)
@@ -164,31 +253,64 @@ class _NotifiedUserSpecSerializer(NotifiedUserInputSerializer):
 class _JobColumnsSerializer(StrictSerializerMixin, serializers.Serializer):
     """The columns and relations users set on submission and change alike."""
 
-    title = StrictCharField(required=False)
-    priority = StrictIntegerField(required=False)
-    weight = StrictIntegerField(required=False)
-    minimum_agents = StrictIntegerField(required=False, allow_null=True)
-    maximum_agents = StrictIntegerField(required=False, allow_null=True)
+    title = StrictCharField(required=False, max_length="jobtitle_max_length")
+    priority = StrictIntegerField(
+        required=False, bounds=("queue_min_priority", "queue_max_priority")
+    )
+    weight = StrictIntegerField(required=False, bounds=POSITIVE_INTEGER_RANGE)
+    minimum_agents = StrictIntegerField(
+        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
+    )
+    maximum_agents = StrictIntegerField(
+        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
+    )
     start = FrameNumberField(required=False)
     end = FrameNumberField(required=False)
-    by = FrameNumberField(required=False)
-    batch = StrictIntegerField(required=False)
-    requeue = StrictIntegerField(required=False)
-    cpus = StrictIntegerField(required=False)
-    ram = StrictIntegerField(required=False)
-    ram_warning = StrictIntegerField(required=False, allow_null=True)
-    ram_max = StrictIntegerField(required=False, allow_null=True)
+    by = FrameNumberField(required=False, minimum=FRAME_QUANTUM)
+    batch = StrictIntegerField(required=False, bounds=(1, POSITIVE_INTEGER_RANGE[1]))
+    requeue = StrictIntegerField(
+        required=False,
+        bounds=(-1, POSITIVE_INTEGER_RANGE[1]),
+        help_text="Times a failed task is queued again: 0 never, -1 forever.",
+    )
+    cpus = JobResourceField("cpus", required=False)
+    ram = JobResourceField("ram", required=False, help_text="MB")
+    ram_warning = StrictIntegerField(
+        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
+    )
+    ram_max = StrictIntegerField(
+        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
+    )
     hidden = StrictBooleanField(required=False)
-    autodelete_time = StrictIntegerField(required=False, allow_null=True)
-    output_link = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    autodelete_time = StrictIntegerField(
+        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
+    )
+    output_link = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=Job._meta.get_field("output_link").max_length,
+        validators=[URLValidator()],
+    )
     data = JSONObjectField(required=False, allow_null=True)  # type: ignore[assignment]
     environ = JSONObjectField(required=False, allow_null=True)
     notes = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
-    user = StrictCharField(required=False, allow_null=True)
-    jobqueue = StrictCharField(required=False, allow_null=True)
-    jobgroup_id = StrictIntegerField(required=False, allow_null=True)
-    parents = serializers.ListField(child=StrictIntegerField(), required=False)
-    tags = serializers.ListField(child=StrictCharField(), required=False)
+    user = StrictCharField(
+        required=False,
+        allow_null=True,
+        max_length="max_username_length",
+        validators=[USERNAME],
+    )
+    jobqueue = StrictCharField(
+        required=False, allow_null=True, max_length="max_queue_path_length"
+    )
+    jobgroup_id = StrictIntegerField(required=False, allow_null=True, bounds=ID_RANGE)
+    parents = serializers.ListField(
+        child=StrictIntegerField(bounds=ID_RANGE), required=False
+    )
+    tags = serializers.ListField(
+        child=StrictCharField(max_length="max_tag_length"), required=False
+    )
     tag_requirements = TagRequirementInputSerializer(many=True, required=False)
     software_requirements = SoftwareRequirementInputSerializer(
         many=True, required=False
@@ -198,12 +320,16 @@ class _JobColumnsSerializer(StrictSerializerMixin, serializers.Serializer):
 class JobSubmissionSerializer(_JobColumnsSerializer):
     """The body of ``POST /jobs/``: the job type and frame range are required."""
 
-    jobtype = StrictCharField()
-    jobtype_version = StrictIntegerField(required=False, allow_null=True)
-    title = StrictCharField()
+    jobtype = StrictCharField(max_length="job_type_max_name_length")
+    jobtype_version = StrictIntegerField(
+        required=False, allow_null=True, bounds=(1, POSITIVE_INTEGER_RANGE[1])
+    )
+    title = StrictCharField(max_length="jobtitle_max_length")
     start = FrameNumberField()
     end = FrameNumberField()
-    num_tiles = StrictIntegerField(required=False, allow_null=True)
+    num_tiles = StrictIntegerField(
+        required=False, allow_null=True, bounds=(1, "max_tasks_per_job")
+    )
     notified_users = _NotifiedUserSpecSerializer(many=True, required=False)
 
 
@@ -214,34 +340,34 @@ class JobUpdateSerializer(_JobColumnsSerializer):
     tiles, times and notified users (their own endpoint) cannot be changed.
     """
 
-    state = LegacyChoiceField(WorkState, required=False)
+    state = LegacyChoiceField(WorkState, required=False, accepted=JOB_CHANGE_STATES)
 
 
 class TaskUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
     """The agent's task report: state, error, progress, agent, start time."""
 
-    state = LegacyChoiceField(WorkState, required=False, allow_null=True)
+    state = LegacyChoiceField(
+        WorkState,
+        required=False,
+        allow_null=True,
+        accepted=TASK_REPORT_STATES,
+        error_messages={
+            "not_accepted": "a task cannot be set to {value!r}; pause its job instead"
+        },
+    )
     last_error = StrictCharField(
         required=False, allow_null=True, allow_blank=True, trim_whitespace=False
     )
     progress = ProgressField(required=False)
     agent_id = StrictUUIDField(required=False, allow_null=True)
-    time_started = StrictCharField(required=False)
+    time_started = StrictCharField(
+        required=False,
+        validators=[RegexValidator(r"\Anow\Z", 'the only accepted value is "now"')],
+    )
 
     def validate_state(self, value: str | None) -> str:
         """A task is queued, running, done or failed (null means queued)."""
-        state = value or WorkState.QUEUED
-        if state not in TASK_REPORT_STATES:
-            raise serializers.ValidationError(
-                f"a task cannot be set to {state!r}; pause its job instead"
-            )
-        return state
-
-    def validate_time_started(self, value: str) -> str:
-        """Only "now", the agent's way of saying it started the task."""
-        if value != "now":
-            raise serializers.ValidationError('the only accepted value is "now"')
-        return value
+        return value or WorkState.QUEUED
 
 
 class AgentIdSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -265,6 +391,41 @@ def _job_ref(job: Job) -> dict[str, Any]:
     return {"id": job.pk, "title": job.title}
 
 
+class JobRefSerializer(serializers.Serializer):
+    """``{"id", "title"}`` of a job (parents, children, a task's job)."""
+
+    id = serializers.IntegerField(read_only=True)
+    title = serializers.CharField(read_only=True)
+
+
+class TagRequirementSerializer(serializers.Serializer):
+    """``{"tag", "negate"}``: a tag a job's agents must (or must not) have."""
+
+    tag = serializers.CharField(read_only=True)
+    negate = serializers.BooleanField(read_only=True)
+
+
+class JobSoftwareRequirementSerializer(serializers.Serializer):
+    """A software a job needs, with its version bounds by name and id."""
+
+    software = serializers.CharField(read_only=True)
+    software_id = serializers.IntegerField(read_only=True)
+    min_version = serializers.CharField(read_only=True, allow_null=True)
+    max_version = serializers.CharField(read_only=True, allow_null=True)
+    min_version_id = serializers.IntegerField(read_only=True, allow_null=True)
+    max_version_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+
+class NotifiedUserDetailSerializer(serializers.Serializer):
+    """A user told about a job's end, and when."""
+
+    username = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True)
+    on_success = serializers.BooleanField(read_only=True)
+    on_failure = serializers.BooleanField(read_only=True)
+    on_deletion = serializers.BooleanField(read_only=True)
+
+
 class JobSerializer(serializers.Serializer):
     """A job with its relations, as the single-job endpoints return it.
 
@@ -283,32 +444,34 @@ class JobSerializer(serializers.Serializer):
         source="jobtype_version.version", read_only=True
     )
     jobqueue = serializers.SerializerMethodField()
-    jobgroup_id = serializers.IntegerField(source="group_id", read_only=True)
+    jobgroup_id = serializers.IntegerField(
+        source="group_id", read_only=True, allow_null=True
+    )
     user = serializers.SerializerMethodField()
     priority = serializers.IntegerField(read_only=True)
     weight = serializers.IntegerField(read_only=True)
-    minimum_agents = serializers.IntegerField(read_only=True)
-    maximum_agents = serializers.IntegerField(read_only=True)
+    minimum_agents = serializers.IntegerField(read_only=True, allow_null=True)
+    maximum_agents = serializers.IntegerField(read_only=True, allow_null=True)
     start = FrameNumberField(read_only=True)
     end = FrameNumberField(read_only=True)
     by = FrameNumberField(read_only=True)
     batch = serializers.IntegerField(read_only=True)
-    num_tiles = serializers.IntegerField(read_only=True)
+    num_tiles = serializers.IntegerField(read_only=True, allow_null=True)
     requeue = serializers.IntegerField(read_only=True)
     cpus = serializers.IntegerField(read_only=True)
     ram = serializers.IntegerField(read_only=True)
-    ram_warning = serializers.IntegerField(read_only=True)
-    ram_max = serializers.IntegerField(read_only=True)
+    ram_warning = serializers.IntegerField(read_only=True, allow_null=True)
+    ram_max = serializers.IntegerField(read_only=True, allow_null=True)
     hidden = serializers.BooleanField(read_only=True)
     to_be_deleted = serializers.BooleanField(read_only=True)
-    autodelete_time = serializers.IntegerField(read_only=True)
-    output_link = serializers.CharField(read_only=True)
-    data = serializers.JSONField(read_only=True)  # type: ignore[assignment]
-    environ = serializers.JSONField(read_only=True)
+    autodelete_time = serializers.IntegerField(read_only=True, allow_null=True)
+    output_link = serializers.CharField(read_only=True, allow_null=True)
+    data = JSONObjectField(read_only=True, allow_null=True)  # type: ignore[assignment]
+    environ = JSONObjectField(read_only=True, allow_null=True)
     notes = serializers.CharField(read_only=True)
     time_submitted = serializers.DateTimeField(read_only=True)
-    time_started = serializers.DateTimeField(read_only=True)
-    time_finished = serializers.DateTimeField(read_only=True)
+    time_started = serializers.DateTimeField(read_only=True, allow_null=True)
+    time_finished = serializers.DateTimeField(read_only=True, allow_null=True)
     parents = serializers.SerializerMethodField()
     children = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
@@ -327,10 +490,12 @@ class JobSerializer(serializers.Serializer):
         """The owner's username."""
         return job.user.username if job.user is not None else None
 
+    @extend_schema_field(JobRefSerializer(many=True))
     def get_parents(self, job: Job) -> list[dict[str, Any]]:
         """The jobs this job waits for, as ``{"id", "title"}``."""
         return [_job_ref(parent) for parent in job.parents.all()]
 
+    @extend_schema_field(JobRefSerializer(many=True))
     def get_children(self, job: Job) -> list[dict[str, Any]]:
         """The jobs waiting for this job, as ``{"id", "title"}``."""
         return [_job_ref(child) for child in job.children.all()]
@@ -339,6 +504,7 @@ class JobSerializer(serializers.Serializer):
         """The job's tag names."""
         return [tag.tag for tag in job.tags.all()]
 
+    @extend_schema_field(TagRequirementSerializer(many=True))
     def get_tag_requirements(self, job: Job) -> list[dict[str, Any]]:
         """``[{"tag", "negate"}]``."""
         return [
@@ -346,6 +512,7 @@ class JobSerializer(serializers.Serializer):
             for requirement in job.tag_requirements.all()
         ]
 
+    @extend_schema_field(JobSoftwareRequirementSerializer(many=True))
     def get_software_requirements(self, job: Job) -> list[dict[str, Any]]:
         """``[{"software", "software_id", "min_version", "max_version", ...}]``."""
         return [
@@ -368,6 +535,7 @@ class JobSerializer(serializers.Serializer):
             for requirement in job.software_requirements.all()
         ]
 
+    @extend_schema_field(NotifiedUserDetailSerializer(many=True))
     def get_notified_users(self, job: Job) -> list[dict[str, Any]]:
         """``[{"username", "email", "on_success", "on_failure", "on_deletion"}]``."""
         return [
@@ -413,20 +581,27 @@ class TaskListSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(read_only=True)
     job_id = serializers.IntegerField(read_only=True)
-    agent_id = serializers.UUIDField(read_only=True)
+    agent_id = serializers.UUIDField(read_only=True, allow_null=True)
     frame = FrameNumberField(read_only=True)
-    tile = serializers.IntegerField(read_only=True)
+    tile = serializers.IntegerField(read_only=True, allow_null=True)
     state = LegacyChoiceField(WorkState, read_only=True)
     priority = serializers.IntegerField(read_only=True)
     hidden = serializers.BooleanField(read_only=True)
     attempts = serializers.IntegerField(read_only=True)
     failures = serializers.IntegerField(read_only=True)
     progress = serializers.FloatField(read_only=True)
-    last_error = serializers.CharField(read_only=True)
+    last_error = serializers.CharField(read_only=True, allow_null=True)
     time_submitted = serializers.DateTimeField(read_only=True)
-    time_started = serializers.DateTimeField(read_only=True)
-    time_finished = serializers.DateTimeField(read_only=True)
+    time_started = serializers.DateTimeField(read_only=True, allow_null=True)
+    time_finished = serializers.DateTimeField(read_only=True, allow_null=True)
     project_id = AlwaysNullField()
+
+
+class AgentBriefSerializer(serializers.Serializer):
+    """``{"id", "hostname"}`` of an agent (failed_on_agents, a task's agent)."""
+
+    id = serializers.UUIDField(read_only=True)
+    hostname = serializers.CharField(read_only=True)
 
 
 class TaskSerializer(TaskListSerializer):
@@ -438,10 +613,12 @@ class TaskSerializer(TaskListSerializer):
     children = serializers.SerializerMethodField()
     project = AlwaysNullField()
 
+    @extend_schema_field(JobRefSerializer)
     def get_job(self, task: Task) -> dict[str, Any]:
         """``{"id", "title"}`` of the task's job."""
         return _job_ref(task.job)
 
+    @extend_schema_field(AgentBriefSerializer(allow_null=True))
     def get_agent(self, task: Task) -> dict[str, Any] | None:
         """``{"id", "hostname"}`` of the agent the task is assigned to."""
         return AgentBriefSerializer(task.agent).data if task.agent is not None else None
@@ -453,13 +630,6 @@ class TaskSerializer(TaskListSerializer):
     def get_children(self, task: Task) -> list[Any]:
         """Always empty: tasks have no dependencies of their own."""
         return []
-
-
-class AgentBriefSerializer(serializers.Serializer):
-    """``{"id", "hostname"}`` of an agent (failed_on_agents, a task's agent)."""
-
-    id = serializers.UUIDField(read_only=True)
-    hostname = serializers.CharField(read_only=True)
 
 
 class NotifiedUserSerializer(serializers.Serializer):

@@ -7,8 +7,15 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
-from farm.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from farm.api.fields import (
+    POSITIVE_INTEGER_RANGE,
+    URL_NAME_VALIDATOR,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from farm.api.serializers.base import StrictSerializerMixin
+from farm.api.serializers.software import SOFTWARE_NAME_LENGTH, VERSION_LENGTH
 from farm.models import (
     JobType,
     JobTypeSoftwareRequirement,
@@ -17,10 +24,6 @@ from farm.models import (
     SoftwareVersion,
 )
 from farm.services.jobtypes import JobTypeDefinition, Requirement
-
-# Version numbers and batch sizes are 32-bit integers in the database.
-_MAX_INT = 2**31 - 1
-
 
 # --- input -------------------------------------------------------------------
 
@@ -32,12 +35,18 @@ class RequirementInputSerializer(StrictSerializerMixin, serializers.Serializer):
     as in the original.
     """
 
-    software = StrictCharField(trim_whitespace=False)
+    software = StrictCharField(trim_whitespace=False, max_length=SOFTWARE_NAME_LENGTH)
     min_version = StrictCharField(
-        required=False, allow_null=True, trim_whitespace=False
+        required=False,
+        allow_null=True,
+        trim_whitespace=False,
+        max_length=VERSION_LENGTH,
     )
     max_version = StrictCharField(
-        required=False, allow_null=True, trim_whitespace=False
+        required=False,
+        allow_null=True,
+        trim_whitespace=False,
+        max_length=VERSION_LENGTH,
     )
 
     def validate(self, attrs: dict[str, Any]) -> Requirement:
@@ -60,14 +69,23 @@ class RequirementInputSerializer(StrictSerializerMixin, serializers.Serializer):
 class JobTypeInputSerializer(StrictSerializerMixin, serializers.Serializer):
     """A job type's definition as POSTed to ``jobtypes/``."""
 
-    name = StrictCharField(trim_whitespace=False)
+    name = StrictCharField(
+        trim_whitespace=False,
+        max_length="job_type_max_name_length",
+        validators=[URL_NAME_VALIDATOR],
+    )
     code = StrictCharField(trim_whitespace=False)
     description = StrictCharField(
         required=False, allow_null=True, allow_blank=True, trim_whitespace=False
     )
-    classname = StrictCharField(required=False, allow_null=True, trim_whitespace=False)
+    classname = StrictCharField(
+        required=False,
+        allow_null=True,
+        trim_whitespace=False,
+        max_length="job_type_max_class_name_length",
+    )
     max_batch = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=_MAX_INT
+        required=False, allow_null=True, bounds=(1, POSITIVE_INTEGER_RANGE[1])
     )
     batch_contiguous = StrictBooleanField(required=False)
     no_automatic_start_time = StrictBooleanField(required=False)
@@ -99,7 +117,12 @@ class JobTypeInputSerializer(StrictSerializerMixin, serializers.Serializer):
 class JobTypePutSerializer(JobTypeInputSerializer):
     """A PUT body: the name may be left out (it is in the URL)."""
 
-    name = StrictCharField(required=False, trim_whitespace=False)
+    name = StrictCharField(
+        required=False,
+        trim_whitespace=False,
+        max_length="job_type_max_name_length",
+        validators=[URL_NAME_VALIDATOR],
+    )
 
 
 # --- output ------------------------------------------------------------------
@@ -111,14 +134,19 @@ class JobTypeListSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobType
         fields = ["id", "name"]
+        read_only_fields = fields
 
 
 class FlatRequirementSerializer(serializers.ModelSerializer):
     """A requirement inside a job type version: names and ids side by side."""
 
     software = serializers.CharField(source="software.software")
-    min_version = serializers.CharField(source="min_version.version", default=None)
-    max_version = serializers.CharField(source="max_version.version", default=None)
+    min_version = serializers.CharField(
+        source="min_version.version", default=None, allow_null=True, read_only=True
+    )
+    max_version = serializers.CharField(
+        source="max_version.version", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = JobTypeSoftwareRequirement
@@ -130,6 +158,7 @@ class FlatRequirementSerializer(serializers.ModelSerializer):
             "max_version",
             "max_version_id",
         ]
+        read_only_fields = fields
 
 
 class JobTypeVersionSerializer(serializers.ModelSerializer):
@@ -142,11 +171,13 @@ class JobTypeVersionSerializer(serializers.ModelSerializer):
 
     id = serializers.IntegerField(source="jobtype.id")
     name = serializers.CharField(source="jobtype.name")
-    description = serializers.CharField(source="jobtype.description")
-    success_subject = serializers.CharField(source="jobtype.success_subject")
-    success_body = serializers.CharField(source="jobtype.success_body")
-    fail_subject = serializers.CharField(source="jobtype.fail_subject")
-    fail_body = serializers.CharField(source="jobtype.fail_body")
+    description = serializers.CharField(source="jobtype.description", allow_null=True)
+    success_subject = serializers.CharField(
+        source="jobtype.success_subject", allow_null=True
+    )
+    success_body = serializers.CharField(source="jobtype.success_body", allow_null=True)
+    fail_subject = serializers.CharField(source="jobtype.fail_subject", allow_null=True)
+    fail_body = serializers.CharField(source="jobtype.fail_body", allow_null=True)
     software_requirements = FlatRequirementSerializer(many=True)
 
     class Meta:
@@ -167,18 +198,21 @@ class JobTypeVersionSerializer(serializers.ModelSerializer):
             "fail_body",
             "software_requirements",
         ]
+        read_only_fields = fields
 
 
 class _SoftwareRefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Software
         fields = ["software", "id"]
+        read_only_fields = fields
 
 
 class _SoftwareVersionRefSerializer(serializers.ModelSerializer):
     class Meta:
         model = SoftwareVersion
         fields = ["version", "id"]
+        read_only_fields = fields
 
 
 class _JobTypeVersionRefSerializer(serializers.ModelSerializer):
@@ -187,6 +221,7 @@ class _JobTypeVersionRefSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobTypeVersion
         fields = ["id", "jobtype", "version"]
+        read_only_fields = fields
 
 
 class JobTypeSoftwareRequirementSerializer(serializers.ModelSerializer):
@@ -200,3 +235,4 @@ class JobTypeSoftwareRequirementSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobTypeSoftwareRequirement
         fields = ["software", "min_version", "max_version", "jobtype_version"]
+        read_only_fields = fields

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from rest_framework import serializers
 
-from farm.api.fields import StrictCharField
+from farm.api.fields import NON_BLANK, StrictCharField
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.models import PathMap, Tag
 
@@ -40,10 +40,16 @@ class PathMapInputSerializer(StrictSerializerMixin, serializers.Serializer):
     agent.
     """
 
-    path_linux = StrictCharField(trim_whitespace=False)
-    path_windows = StrictCharField(trim_whitespace=False)
-    path_osx = StrictCharField(trim_whitespace=False)
-    tag = StrictCharField(required=False, allow_null=True, trim_whitespace=False)
+    path_linux = StrictCharField(trim_whitespace=False, max_length="max_path_length")
+    path_windows = StrictCharField(trim_whitespace=False, max_length="max_path_length")
+    path_osx = StrictCharField(trim_whitespace=False, max_length="max_path_length")
+    tag = StrictCharField(
+        required=False,
+        allow_null=True,
+        trim_whitespace=False,
+        max_length="max_tag_length",
+        validators=[NON_BLANK],
+    )
 
     def _tag(self, name: str | None) -> Tag | None:
         if name is None:

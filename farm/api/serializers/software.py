@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from farm.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from farm.api.fields import (
+    URL_SEGMENT_VALIDATOR,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.models import Software, SoftwareVersion
 from farm.services.software import MAX_RANK, VersionSpec
+
+# Longest software name and version name (their columns).
+SOFTWARE_NAME_LENGTH = Software._meta.get_field("software").max_length
+VERSION_LENGTH = SoftwareVersion._meta.get_field("version").max_length
 
 # --- input -------------------------------------------------------------------
 
@@ -17,14 +27,22 @@ from farm.services.software import MAX_RANK, VersionSpec
 class SoftwareVersionInputSerializer(StrictSerializerMixin, serializers.Serializer):
     """One version as a client sends it; validates into a `VersionSpec`."""
 
-    version = StrictCharField(trim_whitespace=False)
-    rank = StrictIntegerField(required=False, min_value=0, max_value=MAX_RANK)
+    version = StrictCharField(
+        trim_whitespace=False,
+        max_length=VERSION_LENGTH,
+        validators=[URL_SEGMENT_VALIDATOR],
+    )
+    rank = StrictIntegerField(required=False, bounds=(0, MAX_RANK))
     default = StrictBooleanField(required=False)
     discovery_code = StrictCharField(
         required=False, allow_null=True, allow_blank=True, trim_whitespace=False
     )
     discovery_function_name = StrictCharField(
-        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length="max_discovery_function_name_length",
     )
 
     def validate(self, attrs: dict[str, Any]) -> VersionSpec:
@@ -32,14 +50,20 @@ class SoftwareVersionInputSerializer(StrictSerializerMixin, serializers.Serializ
         return VersionSpec(**attrs)
 
 
+@extend_schema_serializer(exclude_fields=["version"])
 class SoftwareInputSerializer(StrictSerializerMixin, serializers.Serializer):
     """``{"software": "blender", "versions": [{"version": "2.79"}, ...]}``.
 
     The reference's own PUT example spells the list ``version``; that
-    spelling is accepted too.
+    spelling is accepted too, but left out of the OpenAPI schema (one of the
+    two, never both).
     """
 
-    software = StrictCharField(trim_whitespace=False)
+    software = StrictCharField(
+        trim_whitespace=False,
+        max_length=SOFTWARE_NAME_LENGTH,
+        validators=[URL_SEGMENT_VALIDATOR],
+    )
     versions = SoftwareVersionInputSerializer(many=True, required=False)
     version = SoftwareVersionInputSerializer(many=True, required=False)
 
@@ -57,7 +81,12 @@ class SoftwareInputSerializer(StrictSerializerMixin, serializers.Serializer):
 class SoftwarePutSerializer(SoftwareInputSerializer):
     """A PUT body: the name may be left out (it is in the URL)."""
 
-    software = StrictCharField(required=False, trim_whitespace=False)
+    software = StrictCharField(
+        required=False,
+        trim_whitespace=False,
+        max_length=SOFTWARE_NAME_LENGTH,
+        validators=[URL_SEGMENT_VALIDATOR],
+    )
 
 
 # --- output ------------------------------------------------------------------
@@ -69,6 +98,7 @@ class SoftwareVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = SoftwareVersion
         fields = ["version", "id", "rank"]
+        read_only_fields = fields
 
 
 class SoftwareVersionDetailSerializer(serializers.ModelSerializer):
@@ -77,6 +107,7 @@ class SoftwareVersionDetailSerializer(serializers.ModelSerializer):
     class Meta:
         model = SoftwareVersion
         fields = ["version", "id", "rank", "discovery_function_name"]
+        read_only_fields = fields
 
 
 class SoftwareSerializer(serializers.ModelSerializer):
@@ -87,3 +118,4 @@ class SoftwareSerializer(serializers.ModelSerializer):
     class Meta:
         model = Software
         fields = ["software", "id", "versions"]
+        read_only_fields = fields

@@ -9,7 +9,12 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from farm.api.fields import StrictCharField, StrictIntegerField, StrictUUIDField
+from farm.api.fields import (
+    ID_RANGE,
+    StrictCharField,
+    StrictIntegerField,
+    StrictUUIDField,
+)
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.models import Agent, Job, Tag
 
@@ -23,7 +28,7 @@ class TagSerializer(StrictSerializerMixin, serializers.Serializer):
     """A tag by itself: ``{"id", "tag"}`` (``POST /tags/`` in and out)."""
 
     id = serializers.IntegerField(read_only=True)
-    tag = StrictCharField()
+    tag = StrictCharField(max_length="max_tag_length")
 
 
 class TaggedAgentSerializer(serializers.ModelSerializer):
@@ -74,9 +79,11 @@ class TagReplacementSerializer(StrictSerializerMixin, serializers.Serializer):
     ``agents`` are agent UUIDs and ``jobs`` job ids; omitted means none.
     """
 
-    tag = StrictCharField(required=False)
+    tag = StrictCharField(required=False, max_length="max_tag_length")
     agents = serializers.ListField(child=StrictUUIDField(), required=False)
-    jobs = serializers.ListField(child=StrictIntegerField(), required=False)
+    jobs = serializers.ListField(
+        child=StrictIntegerField(bounds=ID_RANGE), required=False
+    )
 
 
 class TagAgentSerializer(StrictSerializerMixin, serializers.Serializer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from farm.api.fields import LegacyChoiceField, StrictCharField, StrictUUIDField
@@ -34,10 +35,23 @@ class TaskLogListItemSerializer(serializers.ModelSerializer[TaskLog]):
         read_only_fields = fields
 
 
+# A plain file name (`validate_log_identifier`): no separators, no "..", no
+# control characters, no leading dot.
+LOG_IDENTIFIER = RegexValidator(
+    r"\A[^./\\\x00-\x1f\x7f](?:\.?[^./\\\x00-\x1f\x7f])*\.?\Z",
+    "must be a plain file name",
+)
+
+
 class TaskLogRegistrationSerializer(StrictSerializerMixin, serializers.Serializer):
     """R5: ``{"identifier": "<log-id>.csv", "agent_id": "<agent-uuid>"}``."""
 
-    identifier = StrictCharField(trim_whitespace=False)
+    identifier = StrictCharField(
+        trim_whitespace=False,
+        max_length=TaskLog._meta.get_field("identifier").max_length,
+        validators=[LOG_IDENTIFIER],
+        error_messages={"max_length": "is longer than {max_length} characters"},
+    )
     agent_id = StrictUUIDField(required=False, allow_null=True, default=None)
 
     def validate_identifier(self, value: str) -> str:

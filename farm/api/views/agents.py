@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from django.http import FileResponse, HttpResponsePermanentRedirect
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -40,6 +40,7 @@ from farm.api.serializers.agents import (
 from farm.filtersets import AgentFilterSet
 from farm.models import Agent, Task
 from farm.services.agents import (
+    _UPDATE_VERSION,
     add_agent_software,
     agent_update_filename,
     agent_update_path,
@@ -67,6 +68,17 @@ AGENT_SCHEMA = {
     "id": "UUIDType",
     "remote_ip": "IPv4Address",
 }
+
+UPDATE_VERSION_PARAMETER = OpenApiParameter(
+    "version",
+    str,
+    OpenApiParameter.PATH,
+    description="The agent version the package installs.",
+    pattern=rf"^(?!.*\.\.){_UPDATE_VERSION.pattern}$",
+)
+AGENT_PARAMETER = OpenApiParameter(
+    "agent_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The agent's id."
+)
 
 # Uploads are read in pieces of this size and kept in memory up to the second.
 _CHUNK_SIZE = 1024 * 1024
@@ -142,7 +154,11 @@ class AgentViewSet(AgentFacingViewSet):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(summary="Show an agent", responses=AgentDetailSerializer)
+    @extend_schema(
+        summary="Show an agent",
+        parameters=[AGENT_PARAMETER],
+        responses=AgentDetailSerializer,
+    )
     def retrieve(self, request: Request, agent_id: str) -> Response:
         """One agent."""
         return Response(AgentDetailSerializer(get_agent(agent_id)).data)
@@ -150,6 +166,7 @@ class AgentViewSet(AgentFacingViewSet):
     @extend_schema(
         summary="Update an agent (heartbeat)",
         operation_id="agents_report",
+        parameters=[AGENT_PARAMETER],
         request=AgentReportSerializer,
         responses=AgentDetailSerializer,
     )
@@ -161,7 +178,9 @@ class AgentViewSet(AgentFacingViewSet):
         update_agent(agent=agent, report=serializer.to_report())
         return Response(AgentDetailSerializer(agent).data)
 
-    @extend_schema(summary="Delete an agent", responses={204: None})
+    @extend_schema(
+        summary="Delete an agent", parameters=[AGENT_PARAMETER], responses={204: None}
+    )
     def destroy(self, request: Request, agent_id: str) -> Response:
         """Delete the agent, giving its open tasks back; 204 even if unknown."""
         delete_agent(agent_id=parse_agent_id(agent_id))
@@ -173,6 +192,7 @@ class AgentViewSet(AgentFacingViewSet):
         return Response(AGENT_SCHEMA)
 
 
+@extend_schema(parameters=[AGENT_PARAMETER])
 class AgentSoftwareViewSet(AgentFacingViewSet):
     """``/agents/<id>/software/`` and ``.../software/<name>/versions/<version>``."""
 
@@ -196,7 +216,7 @@ class AgentSoftwareViewSet(AgentFacingViewSet):
     @extend_schema(
         summary="Add software to an agent",
         request=AgentSoftwareSerializer,
-        responses=AgentSoftwareVersionSerializer,
+        responses={200: AgentSoftwareVersionSerializer},
     )
     def create(self, request: Request, agent_id: str) -> Response:
         """Record that the agent has a software version the master knows."""
@@ -217,6 +237,7 @@ class AgentSoftwareViewSet(AgentFacingViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(parameters=[AGENT_PARAMETER])
 class AgentTaskViewSet(viewsets.GenericViewSet):
     """``/agents/<id>/tasks/``: the agent's tasks, and giving it one by hand."""
 
@@ -236,7 +257,7 @@ class AgentTaskViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Give a task to an agent",
         request=TaskAssignmentSerializer,
-        responses=AssignedTaskSerializer,
+        responses={200: AssignedTaskSerializer},
     )
     def create(self, request: Request, agent_id: str) -> Response:
         """Assign a queued task to the agent; 409 when it is not queued or sent."""
@@ -275,6 +296,7 @@ def _read_upload(request: Request, into: IO[bytes]) -> None:
         into.write(chunk)
 
 
+@extend_schema(parameters=[UPDATE_VERSION_PARAMETER])
 class AgentUpdateViewSet(AgentFacingViewSet):
     """``/agents/updates/<version>``: agent update packages (zip files)."""
 

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from farm.api.permissions import JobPermission, is_farm_admin
+from farm.api.schema import id_parameter
 from farm.api.serializers.jobgroups import (
     JobGroupCreateSerializer,
     JobGroupDetailSerializer,
@@ -89,6 +90,10 @@ class JobGroupIndexView(APIView):
         )
 
 
+GROUP_PARAMETER = id_parameter("group_id", "The group's id.")
+
+
+@extend_schema(parameters=[GROUP_PARAMETER])
 class JobGroupView(APIView):
     """``jobgroups/<id>``: one group, its changes and its deletion."""
 
@@ -132,6 +137,7 @@ class JobGroupView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(parameters=[GROUP_PARAMETER])
 class JobGroupJobsView(APIView):
     """``jobgroups/<id>/jobs``: the group's jobs with their task counts."""
 

@@ -25,6 +25,7 @@ from farm.api.permissions import (
     TaskReportPermission,
     speaks_for_agents,
 )
+from farm.api.schema import id_parameter
 from farm.api.serializers.jobs import (
     JOB_SCHEMA,
     AgentBriefSerializer,
@@ -67,7 +68,7 @@ from farm.validators import parse_id
 JOB_PARAMETER = OpenApiParameter(
     "job", str, OpenApiParameter.PATH, description="The job's id or title."
 )
-TASK_PARAMETER = OpenApiParameter("task_id", int, OpenApiParameter.PATH)
+TASK_PARAMETER = id_parameter("task_id", "The task's id.")
 AGENT_PARAMETER = OpenApiParameter("agent_id", uuid.UUID, OpenApiParameter.PATH)
 USERNAME_PARAMETER = OpenApiParameter("username", str, OpenApiParameter.PATH)
 

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from farm.api.permissions import AgentPermission
+from farm.api.schema import integer_parameter
 from farm.api.serializers.jobtypes import (
     JobTypeInputSerializer,
     JobTypeListSerializer,
@@ -60,6 +61,9 @@ JOBTYPE_SCHEMA = {
     "no_automatic_start_time": "INTEGER",
     "name": "VARCHAR(64)",
 }
+
+# A version number in a URL (a PositiveIntegerField, from 1).
+VERSION_PARAMETER = integer_parameter("version", 1, 2**31 - 1, "A version number.")
 
 # --- lookups -----------------------------------------------------------------
 
@@ -112,7 +116,9 @@ class JobTypeListView(GenericAPIView):
     queryset = JobType.objects.order_by("id")
     serializer_class = JobTypeListSerializer
 
-    @extend_schema(operation_id="jobtypes_list")
+    @extend_schema(
+        operation_id="jobtypes_list", responses=JobTypeListSerializer(many=True)
+    )
     def get(self, request: Request) -> Response:
         """``[{"id": 1, "name": "TestJobType"}]``."""
         return Response(self.get_serializer(self.get_queryset(), many=True).data)
@@ -210,6 +216,7 @@ class JobTypeVersionListView(APIView):
         return Response(list(numbers))
 
 
+@extend_schema(parameters=[VERSION_PARAMETER])
 class JobTypeVersionDetailView(AgentReadMixin, GenericAPIView):
     """``jobtypes/<name|id>/versions/<version>``: the agent's download (R4)."""
 
@@ -232,6 +239,7 @@ class JobTypeVersionDetailView(AgentReadMixin, GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(parameters=[VERSION_PARAMETER])
 class JobTypeCodeView(APIView):
     """``GET jobtypes/<name|id>/versions/<version>/code``: the bare source."""
 
@@ -267,8 +275,12 @@ class JobTypeRequirementListView(GenericAPIView):
     """
 
     serializer_class = JobTypeSoftwareRequirementSerializer
+    filter_backends = []  # no query-string filters
 
-    @extend_schema(operation_id="jobtypes_software_requirements_list")
+    @extend_schema(
+        operation_id="jobtypes_software_requirements_list",
+        responses=JobTypeSoftwareRequirementSerializer(many=True),
+    )
     def get(
         self, request: Request, jobtype: str, version: str | None = None
     ) -> Response:
@@ -303,8 +315,15 @@ class JobTypeRequirementListView(GenericAPIView):
         )
 
 
+@extend_schema(parameters=[VERSION_PARAMETER])
 @extend_schema_view(
-    get=extend_schema(operation_id="jobtypes_versions_software_requirements_list")
+    get=extend_schema(
+        operation_id="jobtypes_versions_software_requirements_list",
+        responses=JobTypeSoftwareRequirementSerializer(many=True),
+    ),
+    # Always a 405 here (requirements are added to the latest version only):
+    # no operation to describe.
+    post=extend_schema(exclude=True),
 )
 class JobTypeVersionRequirementListView(JobTypeRequirementListView):
     """``jobtypes/<name|id>/versions/<version>/software_requirements/``.

@@ -16,6 +16,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from farm.api.schema import id_parameter
 from farm.api.serializers.pathmaps import PathMapInputSerializer, PathMapSerializer
 from farm.api.views.base import AgentReadMixin, ColumnTypesView, parse_int
 from farm.models import Agent, PathMap
@@ -76,6 +77,7 @@ class PathMapListView(AgentReadMixin, GenericAPIView):
 
     @extend_schema(
         operation_id="pathmaps_list",
+        responses=PathMapSerializer(many=True),
         parameters=[
             OpenApiParameter(
                 "for_agent",
@@ -109,6 +111,7 @@ class PathMapSchemaView(ColumnTypesView):
     columns = PATHMAP_SCHEMA
 
 
+@extend_schema(parameters=[id_parameter("pathmap_id", "The path map's id.")])
 class PathMapDetailView(GenericAPIView):
     """``pathmaps/<id>``: GET, POST (change some columns) and DELETE."""
 

@@ -80,7 +80,9 @@ class SoftwareListView(GenericAPIView):
     queryset = Software.objects.prefetch_related("versions").order_by("id")
     serializer_class = SoftwareSerializer
 
-    @extend_schema(operation_id="software_list")
+    @extend_schema(
+        operation_id="software_list", responses=SoftwareSerializer(many=True)
+    )
     def get(self, request: Request) -> Response:
         """``[{"software": "Houdini", "id": 1, "versions": [...]}]``."""
         return Response(self.get_serializer(self.get_queryset(), many=True).data)
@@ -114,7 +116,10 @@ class SoftwareDetailView(GenericAPIView):
             self.get_serializer(find_software(software, _with_versions())).data
         )
 
-    @extend_schema(request=SoftwarePutSerializer, responses={200: SoftwareSerializer})
+    @extend_schema(
+        request=SoftwarePutSerializer,
+        responses={200: SoftwareSerializer, 201: SoftwareSerializer},
+    )
     def put(self, request: Request, software: str) -> Response:
         """200 for an update (renames allowed), 201 for a new software.
 
@@ -161,8 +166,12 @@ class SoftwareVersionListView(GenericAPIView):
     """``software/<name|id>/versions/``: list (lowest rank first) and add."""
 
     serializer_class = SoftwareVersionSerializer
+    filter_backends = []  # no query-string filters
 
-    @extend_schema(operation_id="software_versions_list")
+    @extend_schema(
+        operation_id="software_versions_list",
+        responses=SoftwareVersionSerializer(many=True),
+    )
     def get(self, request: Request, software: str) -> Response:
         """``[{"version": "2013", "id": 1, "rank": 100}, ...]``."""
         found = find_software(software)

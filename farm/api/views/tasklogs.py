@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 from farm.api.exceptions import PayloadTooLarge
 from farm.api.parsers import RawBodyParser
 from farm.api.permissions import TaskReportPermission
+from farm.api.schema import id_parameter, integer_parameter
 from farm.api.serializers.tasklogs import (
     TaskLogListItemSerializer,
     TaskLogRegistrationSerializer,
@@ -36,6 +37,7 @@ from farm.api.serializers.tasklogs import (
 from farm.api.views.base import AnyAcceptNegotiation
 from farm.models import TaskTaskLogAssociation
 from farm.services.logs import (
+    MAX_ATTEMPT,
     UploadTooLarge,
     find_log_association,
     find_task_attempt,
@@ -46,6 +48,12 @@ from farm.services.logs import (
 )
 
 LOG_CONTENT_TYPE = "text/csv"
+# The job, task and attempt of every log URL.
+ATTEMPT_PARAMETERS = [
+    id_parameter("job_id", "The job's id."),
+    id_parameter("task_id", "The task's id."),
+    integer_parameter("attempt", 0, MAX_ATTEMPT, "The task's attempt."),
+]
 
 
 def _association(kwargs: dict[str, str]) -> TaskTaskLogAssociation:
@@ -58,6 +66,7 @@ def _association(kwargs: dict[str, str]) -> TaskTaskLogAssociation:
     )
 
 
+@extend_schema(parameters=ATTEMPT_PARAMETERS)
 class TaskAttemptLogsView(APIView):
     """``jobs/<job>/tasks/<task>/attempts/<attempt>/logs/``: list and register."""
 
@@ -98,6 +107,7 @@ class TaskAttemptLogsView(APIView):
         return Response(TaskLogSerializer(log).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(parameters=ATTEMPT_PARAMETERS)
 class TaskAttemptLogView(APIView):
     """``.../logs/<identifier>``: a log's metadata, and the attempt's state (R7)."""
 
@@ -124,6 +134,7 @@ class TaskAttemptLogView(APIView):
         return Response(TaskLogSerializer(association.log).data)
 
 
+@extend_schema(parameters=ATTEMPT_PARAMETERS)
 class TaskAttemptLogfileView(APIView):
     """``.../logs/<identifier>/logfile``: download, or upload (R8), the file."""
 
