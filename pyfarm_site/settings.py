@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "accounts.middleware.LoginDisabledMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "pyfarm_site.outages.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "pyfarm_site.urls"
@@ -226,14 +227,24 @@ CACHES = {
 # Logging
 # ---------------------------------------------------------------------------
 
+# During an outage (database, broker), each kind of error is one line without
+# a traceback, once a minute (pyfarm_site.outages.OutageLogFilter); the
+# worker and beat put the same filter on Celery's handlers.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
+    "filters": {
+        "outages": {"()": "pyfarm_site.outages.shared_log_filter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["outages"],
+        },
     },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {
