@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e venv migrate setup lint pytest clean
+.PHONY: run test e2e faults venv migrate setup lint pytest clean
 
 # The virtualenv, rebuilt whenever a requirements file changes.
 $(STAMP): requirements/base.txt requirements/test.txt requirements/dev.txt setup.cfg pyproject.toml
@@ -69,6 +69,13 @@ e2e: venv
 	export PYFARM_E2E_DATABASE_URI PYFARM_E2E_REDIS_URL; \
 	echo "== end to end with pyfarm-agent 0.8.6 ($$PYFARM_E2E_DATABASE_URI, $$PYFARM_E2E_REDIS_URL)"; \
 	$(BIN)/pytest tests/e2e/test_real_agent.py -p no:xdist -v $(PYTEST_ARGS)
+
+# Fault injection (tests/faults/): our master (web, worker, beat) on a
+# throwaway PostgreSQL and a Redis of its own, with stand-in agents; the
+# broker stopped and started, Redis frozen, PostgreSQL stopped and started.
+# Work must resume within seconds and nothing run twice. About two minutes.
+faults: venv
+	$(BIN)/pytest tests/faults/test_fault_injection.py -p no:xdist -v -s $(PYTEST_ARGS)
 
 # The suite against whatever database the configuration names, keeping the
 # test database between runs.
