@@ -138,12 +138,15 @@ class Postgres:
         # Of its own under the system's temporary folder: as root, the server
         # runs as the postgres user, who cannot enter a test's private folder.
         self.folder = Path(tempfile.mkdtemp(prefix="pyfarm-faults-pg-"))
-        self.url = subprocess.run(
+        started = subprocess.run(
             [str(ROOT / ".ci/postgres"), "start", str(self.folder)],
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout.strip()
+        )
+        if started.returncode:
+            self.remove()
+            raise RuntimeError(f"PostgreSQL did not start: {started.stderr[-2000:]}")
+        self.url = started.stdout.strip()
         self.port = int(urlsplit(self.url).port or 5432)
 
     def _pg_ctl(self, *args: str) -> None:
