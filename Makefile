@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e fuzz venv migrate setup lint pytest clean
+.PHONY: run test e2e fuzz faults venv migrate setup lint pytest clean
 
 # The virtualenv, rebuilt whenever a requirements file changes.
 $(STAMP): requirements/base.txt requirements/test.txt requirements/dev.txt setup.cfg pyproject.toml
@@ -80,6 +80,13 @@ e2e: venv
 # schema does not document (tests/schema/run_schemathesis.py).
 fuzz: venv
 	$(BIN)/python tests/schema/run_schemathesis.py
+
+# Fault injection (tests/faults/): our master (web, worker, beat) on a
+# throwaway PostgreSQL and a Redis of its own, with stand-in agents; the
+# broker stopped and started, Redis frozen, PostgreSQL stopped and started.
+# Work must resume within seconds and nothing run twice. About two minutes.
+faults: venv
+	$(BIN)/pytest tests/faults/test_fault_injection.py -p no:xdist -v -s $(PYTEST_ARGS)
 
 # The suite against whatever database the configuration names, keeping the
 # test database between runs.

@@ -381,6 +381,10 @@ def parse_database_url(key: str, url: str) -> dict[str, Any]:
     return database
 
 
+#: Seconds a cache or broker call waits on a Redis server that does not answer.
+REDIS_TIMEOUT = 1.0
+
+
 def cache_settings(broker_url: str, broker_dir: str) -> dict[str, Any]:
     """Django's default cache, shared by every process of the master.
 
@@ -388,7 +392,8 @@ def cache_settings(broker_url: str, broker_dir: str) -> dict[str, Any]:
     event-driven ticks). With a Redis broker it is that Redis server, which
     every host reaches; with the embedded broker it is a folder beside the
     broker's (``<scheduler_broker_dir>/cache``), shared by the processes of
-    one machine.
+    one machine. A Redis server that hangs fails each cache call after
+    ``REDIS_TIMEOUT`` seconds, so that no request waits on it longer.
     """
     scheme = broker_url.partition("://")[0].lower()
     if scheme in {"redis", "rediss"}:
@@ -397,6 +402,10 @@ def cache_settings(broker_url: str, broker_dir: str) -> dict[str, Any]:
             "LOCATION": broker_url,
             # Apart from the broker's own keys in the same database.
             "KEY_PREFIX": "pyfarm",
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT,
+                "socket_timeout": REDIS_TIMEOUT,
+            },
         }
     return {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pyfarm_site.config import (
     BASE_DIR,
+    REDIS_TIMEOUT,
     as_host_names,
     as_non_negative,
     as_proxy_ssl_header,
@@ -78,6 +79,7 @@ MIDDLEWARE = [
     "accounts.middleware.LoginDisabledMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "pyfarm_site.outages.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "pyfarm_site.urls"
@@ -239,6 +241,40 @@ if CELERY_BROKER_URL.startswith("filesystem:"):
         "polling_interval": 0.2,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Broker outages (scheduling/recovery.py) ---
+# A Redis broker that hangs fails a call after a second or two, so that no
+# request waits on it: a request's publish fails fast and is logged, and the
+# worker's reconnection ticks once the broker is back. Its BRPOP connection
+# is dropped when a reply is late by the health check interval, so the worker
+# notices a frozen server too.
+if CELERY_BROKER_URL.partition(":")[0].lower() in {"redis", "rediss"}:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": REDIS_TIMEOUT,
+        "socket_timeout": REDIS_TIMEOUT,
+        "health_check_interval": 2,
+        # Connecting to publish: one more attempt, then give up.
+        "max_retries": 1,
+        "interval_start": 0.2,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+        "connect_retries_timeout": 2 * REDIS_TIMEOUT,
+    }
+# A publish is tried twice before the error goes to the caller.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0.2,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+# The worker and beat reconnect for as long as the broker is away, every few
+# seconds (scheduling.recovery.Consumer), instead of giving up after 100 tries.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CONSUMER = "scheduling.recovery:Consumer"
+# Tasks running when the connection is lost finish and are redelivered (they
+# are idempotent); said explicitly, which also silences Celery's warning.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -271,14 +307,24 @@ CACHES = {
 # Logging
 # ---------------------------------------------------------------------------
 
+# During an outage (database, broker), each kind of error is one line without
+# a traceback, once a minute (pyfarm_site.outages.OutageLogFilter); the
+# worker and beat put the same filter on Celery's handlers.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
+    "filters": {
+        "outages": {"()": "pyfarm_site.outages.shared_log_filter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["outages"],
+        },
     },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {

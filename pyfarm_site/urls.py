@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path(settings.API_PREFIX, include("farm.api.urls")),
+    path("health/", include("scheduling.urls")),
 ]
 
 

@@ -10,8 +10,11 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
-        """Tick after the farm's events that free work or agents."""
+        """Tick after the farm's events that free work or agents, and after outages."""
         from farm.signals import work_changed
+        from pyfarm_site.celery import app
+        from scheduling import recovery
         from scheduling.triggers import on_work_changed
 
         work_changed.connect(on_work_changed, dispatch_uid="scheduling.triggers")
+        recovery.connect(app)

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from farm.services.errors import ConflictError
+from pyfarm_site.outages import database_unavailable_api, is_database_outage
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,11 @@ def error_message(detail: Any) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's handler with the original's body shape, Django errors, and no 500 pages.
 
-    A service's `ConflictError` is a 409, so views need not catch it.
+    A service's `ConflictError` is a 409, so views need not catch it. A
+    database outage is a 503 with ``Retry-After`` (`pyfarm_site.outages`).
     """
+    if is_database_outage(exc):
+        return database_unavailable_api(exc)
     if isinstance(exc, ConflictError):
         exc = Conflict(str(exc))
     elif isinstance(exc, DjangoValidationError):

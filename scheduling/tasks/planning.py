@@ -1,4 +1,4 @@
-"""Celery task of the scheduler's tick: plan and apply assignments."""
+"""Celery tasks of the scheduler's tick: plan and apply assignments."""
 
 from __future__ import annotations
 
@@ -22,3 +22,24 @@ def assign_tasks() -> dict[str, Any]:
 
     close_window()
     return services.run_tick().as_dict()
+
+
+@shared_task(name="scheduling.resume_scheduling")
+def resume_scheduling() -> dict[str, Any]:
+    """Catch up after the broker or the database was unreachable.
+
+    Queued by the worker each time it connects to the broker, and after a
+    scheduler task failed for an outage (`scheduling.recovery`): sends the
+    assignments whose sending was lost (one worker at a time), then ticks
+    for the events and periodic ticks that were lost. Idempotent. Returns
+    the agents sent to and the tick's counts.
+    """
+    from scheduling import recovery
+    from scheduling.tasks.sending import send_assignment
+
+    recovery.resume_started()
+    unsent = recovery.agents_with_unsent_tasks()
+    resent = unsent if unsent and recovery.claim_resend() else []
+    for agent_id in resent:
+        send_assignment.delay(agent_id)
+    return {"resent_to": resent, **assign_tasks()}

@@ -118,10 +118,19 @@ def test_the_filesystem_broker_shares_one_folder_it_creates(tmp_path: Path) -> N
     assert (folder / "control").is_dir()
 
 
-def test_redis_needs_no_transport_options_nor_folders(tmp_path: Path) -> None:
+def test_redis_needs_no_folders(tmp_path: Path) -> None:
     conf = _celery_settings(tmp_path, "redis://127.0.0.1:6379/0")
-    assert conf == {"url": "redis://127.0.0.1:6379/0", "options": {}}
+    assert conf["url"] == "redis://127.0.0.1:6379/0"
     assert not (tmp_path / "broker").exists()
+
+
+def test_a_hung_redis_broker_fails_calls_within_a_second(tmp_path: Path) -> None:
+    options = _celery_settings(tmp_path, "redis://127.0.0.1:6379/0")["options"]
+    assert isinstance(options, dict)
+    assert options["socket_timeout"] == options["socket_connect_timeout"] == 1.0
+    # A frozen server's BRPOP connection is dropped (and the worker
+    # reconnects) after brpop_timeout (1 s) + this.
+    assert options["health_check_interval"] == 2
 
 
 def test_preparing_the_filesystem_broker_creates_its_folders(tmp_path: Path) -> None:

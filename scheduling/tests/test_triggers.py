@@ -51,6 +51,21 @@ def _local_cache(settings: Any) -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def timers(monkeypatch: pytest.MonkeyPatch) -> mock.Mock:
+    """Retries are not started for real: the test fires them."""
+    timer = mock.Mock()
+    monkeypatch.setattr(triggers.threading, "Timer", timer)
+    monkeypatch.setattr(triggers, "_retry_pending", False)
+    return timer
+
+
+def _fire(timers: mock.Mock) -> None:
+    """Run the last retry the trigger asked for."""
+    _, function, args = timers.call_args.args
+    function(*args)
+
+
 @pytest.fixture
 def apply_async() -> Iterator[mock.Mock]:
     """The tick's ``apply_async``, patched where the receiver uses it."""
@@ -168,6 +183,81 @@ def test_an_unreachable_broker_does_not_fail_the_committed_change(
     apply_async.side_effect = OSError("broker down")
     notify_work_changed("event")
     assert "could not schedule a tick" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_that_could_not_be_sent_does_not_swallow_later_events(
+    apply_async: mock.Mock,
+) -> None:
+    apply_async.side_effect = [OSError("broker down"), None]
+    notify_work_changed("during the outage")
+    notify_work_changed("after the outage")
+    assert apply_async.call_count == 2
+    assert cache.get(DEBOUNCE_KEY) == "after the outage"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_broker_is_one_line_without_traceback(
+    apply_async: mock.Mock, caplog: pytest.LogCaptureFixture
+) -> None:
+    apply_async.side_effect = ConnectionRefusedError(111, "Connection refused")
+    notify_work_changed("task done")
+    [record] = [r for r in caplog.records if r.name == "scheduling.triggers"]
+    assert record.exc_info is None
+    assert "could not schedule a tick (task done)" in record.getMessage()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_cache_schedules_nothing(
+    apply_async: mock.Mock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with mock.patch.object(
+        triggers.cache, "add", side_effect=TimeoutError("Timeout reading from socket")
+    ):
+        assert not triggers.schedule_tick("job submitted")
+    apply_async.assert_not_called()
+    assert "could not schedule a tick (job submitted)" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_that_could_not_be_sent_is_tried_again_seconds_later(
+    apply_async: mock.Mock, timers: mock.Mock
+) -> None:
+    apply_async.side_effect = [ConnectionRefusedError(111, "refused"), None]
+    notify_work_changed("task done")
+    assert timers.call_args.args[0] == triggers.RETRY_DELAYS[0]
+    _fire(timers)
+    assert apply_async.call_count == 2
+    assert cache.get(DEBOUNCE_KEY) == "task done, retried"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_retry_at_a_time_per_process(
+    apply_async: mock.Mock, timers: mock.Mock
+) -> None:
+    apply_async.side_effect = ConnectionRefusedError(111, "refused")
+    for _ in range(3):
+        notify_work_changed("task done")
+    assert timers.call_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retries_stop_after_the_last_delay(
+    apply_async: mock.Mock, timers: mock.Mock
+) -> None:
+    apply_async.side_effect = ConnectionRefusedError(111, "refused")
+    notify_work_changed("task done")
+    for _ in triggers.RETRY_DELAYS:
+        _fire(timers)
+    assert apply_async.call_count == len(triggers.RETRY_DELAYS) + 1
+    assert [c.args[0] for c in timers.call_args_list] == list(triggers.RETRY_DELAYS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bug_is_not_retried(apply_async: mock.Mock, timers: mock.Mock) -> None:
+    apply_async.side_effect = ValueError("a bug")
+    notify_work_changed("task done")
+    timers.assert_not_called()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,241 @@
+"""Outages of the database and the broker: 503 answers and short logs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import connections
+from django.db.utils import OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from pyfarm_site import outages
+from pyfarm_site.outages import (
+    OutageLogFilter,
+    Throttle,
+    install_filter,
+    is_outage,
+    log_filter,
+    outage_error,
+)
+
+JOBS = "/api/v1/jobs/"
+
+
+class Clock:
+    """A clock the tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _broker_error() -> BrokerError:
+    """kombu's error around a refused connection, as a publish raises it."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as refused:
+            raise BrokerError("Error 111 connecting to 127.0.0.1:6379.") from refused
+    except BrokerError as error:
+        return error
+
+
+def _record(
+    msg: str, *args: Any, error: BaseException | None = None, name: str = "x"
+) -> logging.LogRecord:
+    exc_info = (type(error), error, error.__traceback__) if error else None
+    return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, exc_info)
+
+
+def _filter(interval: float = 60) -> tuple[OutageLogFilter, Clock]:
+    clock = Clock()
+    log_filter = OutageLogFilter(interval)
+    log_filter.throttle = Throttle(interval, clock=clock)
+    return log_filter, clock
+
+
+@pytest.fixture(autouse=True)
+def _fresh_request_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The once-a-minute log of 503s starts afresh in each test."""
+    monkeypatch.setattr(outages, "_request_throttle", Throttle())
+
+
+@pytest.fixture
+def database_down() -> Iterator[None]:
+    """Every query fails as with a stopped PostgreSQL."""
+    error = OperationalError("connection failed: Connection refused")
+    with mock.patch.object(connections["default"], "cursor", side_effect=error):
+        yield
+
+
+# --- What an outage is -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "refused"),
+        TimeoutError("timed out"),
+        RedisConnectionError("Error 111"),
+        OperationalError("the database system is shutting down"),
+        _broker_error(),
+    ],
+    ids=["refused", "timeout", "redis", "database", "broker"],
+)
+def test_unreachable_servers_are_outages(error: BaseException) -> None:
+    assert is_outage(error)
+
+
+@pytest.mark.parametrize(
+    "error", [ValueError("bad"), KeyError("x"), FileNotFoundError("x")]
+)
+def test_bugs_are_not_outages(error: BaseException) -> None:
+    assert not is_outage(error)
+
+
+def test_an_error_caused_by_an_outage_is_one() -> None:
+    try:
+        try:
+            raise RedisConnectionError("Error 111")
+        except RedisConnectionError as cause:
+            raise RuntimeError("task failed") from cause
+    except RuntimeError as error:
+        assert isinstance(outage_error(error), RedisConnectionError)
+
+
+# --- The log filter ---------------------------------------------------------------
+
+
+def test_an_outage_record_becomes_one_line_without_traceback() -> None:
+    log_filter, _ = _filter()
+    record = _record("could not publish", error=_broker_error())
+
+    assert log_filter.filter(record)
+
+    formatted = logging.Formatter().format(record)
+    assert formatted == (
+        "could not publish [OperationalError: Error 111 connecting to 127.0.0.1:6379.]"
+    )
+
+
+def test_repeats_within_the_interval_are_held_back_then_counted() -> None:
+    log_filter, clock = _filter(60)
+    passed = []
+    for _ in range(5):
+        passed.append(log_filter.filter(_record("retry", error=_broker_error())))
+        clock.now += 10
+    clock.now += 20  # 70 s after the first
+    last = _record("retry", error=_broker_error())
+    passed.append(log_filter.filter(last))
+
+    assert passed == [True, False, False, False, False, True]
+    assert last.getMessage().endswith("(4 more like this in the last 60 s)")
+
+
+def test_each_kind_of_line_gets_its_own_line() -> None:
+    log_filter, _ = _filter()
+    first = log_filter.filter(_record("could not publish", error=_broker_error()))
+    other = log_filter.filter(_record("could not tick", error=_broker_error()))
+    other_logger = log_filter.filter(
+        _record("could not publish", error=_broker_error(), name="y")
+    )
+    assert (first, other, other_logger) == (True, True, True)
+
+
+def test_an_error_among_the_arguments_is_recognised() -> None:
+    # Celery's "consumer: Cannot connect to %s: %s.\n%s" passes the error.
+    log_filter, _ = _filter()
+    error = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+    template = "consumer: Cannot connect to %s: %s.\n%s"
+    first = _record(template, "redis://", error, "Trying again in 2.00 seconds...")
+    second = _record(template, "redis://", error, "Trying again in 4.00 seconds...")
+
+    assert log_filter.filter(first)
+    assert not log_filter.filter(second)
+    assert first.getMessage() == (
+        "consumer: Cannot connect to redis://: Error 111 connecting to "
+        "127.0.0.1:6379.. [ConnectionError]"
+    )
+
+
+def test_other_records_pass_unchanged() -> None:
+    log_filter, _ = _filter()
+    try:
+        raise ValueError("a bug")
+    except ValueError as error:
+        records = [_record("oops", error=error) for _ in range(3)]
+    assert all(log_filter.filter(record) for record in records)
+    assert all(record.exc_info is not None for record in records)
+
+
+def test_django_logging_puts_the_filter_on_the_console() -> None:
+    handlers = logging.getLogger().handlers
+    assert any(log_filter in handler.filters for handler in handlers)
+
+
+def test_installing_the_filter_on_a_logger_covers_its_handlers() -> None:
+    target = logging.getLogger("test_outages.celery")
+    handler = logging.StreamHandler(sys.stderr)
+    target.addHandler(handler)
+    try:
+        install_filter(target)
+        install_filter(target)
+        assert handler.filters == [log_filter]
+    finally:
+        target.removeHandler(handler)
+
+
+# --- Database outages in requests -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_api_answers_503_with_retry_after_during_a_database_outage(
+    api_client: Any, database_down: None
+) -> None:
+    response = api_client.get(JOBS)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json() == {"error": "database unavailable, try again shortly"}
+
+
+@pytest.mark.django_db
+def test_a_page_answers_a_plain_503_during_a_database_outage(
+    admin_client: Any, database_down: None
+) -> None:
+    response = admin_client.get("/admin/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response["Content-Type"].startswith("text/html")
+    assert b"database cannot be reached" in response.content
+
+
+@pytest.mark.django_db
+def test_a_database_outage_is_logged_once_without_traceback(
+    api_client: Any, admin_client: Any, database_down: None, caplog: Any
+) -> None:
+    caplog.set_level(logging.INFO)
+    for _ in range(10):
+        api_client.get(JOBS)
+        admin_client.get("/admin/")
+
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in errors] == [
+        "database unavailable, answering 503: OperationalError: "
+        "connection failed: Connection refused"
+    ]
+    assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_the_middleware_leaves_other_errors_to_django() -> None:
+    middleware = outages.DatabaseUnavailableMiddleware(mock.Mock())
+    assert middleware.process_exception(mock.Mock(), ValueError("bug")) is None
