@@ -394,7 +394,7 @@ def summarize(report: Path) -> str:
     requests_sent = 0
     # Requests made to fit the schema that the API refused as invalid: the
     # constraints the schema does not state (cross-field rules and the like).
-    refused_valid = 0
+    refused_valid: Counter[str] = Counter()
     failures: Counter[tuple[str, str]] = Counter()
     with report.open() as events:
         for line in events:
@@ -409,7 +409,8 @@ def summarize(report: Path) -> str:
                 case = recorder["cases"][case_id]["value"]
                 mode = case.get("meta", {}).get("generation", {}).get("mode")
                 answer = interaction.get("response") or {}
-                refused_valid += mode == "positive" and answer.get("status_code") == 400
+                if mode == "positive" and answer.get("status_code") == 400:
+                    refused_valid[f"{case['method']} {case['path']}"] += 1
             for case_id, checks in (recorder.get("checks") or {}).items():
                 case = recorder["cases"][case_id]["value"]
                 operation = f"{case['method']} {case['path']}"
@@ -418,8 +419,10 @@ def summarize(report: Path) -> str:
                         failures[check["name"], operation] += 1
     lines = [
         f"{requests_sent} requests, {sum(failures.values())} failed checks; "
-        f"{refused_valid} schema-valid requests refused with 400"
+        f"{refused_valid.total()} schema-valid requests refused with 400"
     ]
+    for operation, count in refused_valid.most_common(8):
+        lines.append(f"    {count:5d} refused  {operation}")
     by_check: Counter[str] = Counter()
     for (check, _), count in failures.items():
         by_check[check] += count
