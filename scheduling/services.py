@@ -449,30 +449,42 @@ def _chunks(assignments: Iterable[Assignment]) -> Iterable[list[Assignment]]:
 # The two statements of a chunk's claim, in raw SQL: the ORM can neither
 # join a list of (task, agent, job) rows nor write one value per row in one
 # UPDATE without building an expression per row, which cost most of a large
-# tick. Every value is a parameter; the rows come as one JSON array, so the
-# statements take a fixed number of parameters whatever the chunk's size and
-# cost nothing to adapt. Only the JSON functions and the row locks differ
-# between the backends. The names are the models' fixed ``db_table``s and
-# columns. SQLite needs 3.35 or newer (UPDATE ... FROM, RETURNING,
-# MATERIALIZED).
+# tick. Every value is a parameter; the rows come as arrays (PostgreSQL) or
+# JSON arrays (SQLite), so the statements take a fixed number of parameters
+# whatever the chunk's size and cost nothing to adapt. The names are the
+# models' fixed ``db_table``s and columns. SQLite needs 3.35 or newer
+# (UPDATE ... FROM, RETURNING, MATERIALIZED).
+#
+# Their plans must not depend on table statistics, which a farm just set up
+# has not got yet (autovacuum analyses a table a minute or more after it
+# filled). Without them PostgreSQL guesses that a condition such as "queued
+# and unassigned" keeps a handful of rows, and a join driven by that guess
+# compares every runnable task with every wanted one: with 12,000 tasks and
+# 500 agents the claim took seconds, holding the chunk's agents locked all
+# along. So the tasks are reached only through their primary key (``= ANY``
+# of an array, whose length PostgreSQL knows), every test of their state is
+# a value computed per wanted row rather than a condition the planner could
+# drive a join with, and each set the statements search (agent ids, busy
+# agents, complete assignments) is a list the database can hash. Whatever
+# the plan, the work is proportional to the chunk, at worst to the tasks.
 _SOURCES = {
     "postgresql": {
-        "agent_ids": (
-            "SELECT value::uuid FROM jsonb_array_elements_text(%(agent_ids)s::jsonb)"
-        ),
         "wanted": (
-            "SELECT (value->>0)::bigint, (value->>1)::uuid, (value->>2)::bigint"
-            " FROM jsonb_array_elements(%(wanted)s::jsonb)"
+            "SELECT * FROM unnest(%(task_ids)s::bigint[], %(task_agents)s::uuid[],"
+            " %(task_jobs)s::bigint[])"
         ),
+        "in_task_ids": "= ANY(%(task_ids)s::bigint[])",
+        "in_agent_ids": "= ANY(%(agent_ids)s::uuid[])",
         "lock_agents": "FOR UPDATE OF agents SKIP LOCKED",
         "lock_tasks": "FOR UPDATE OF tasks SKIP LOCKED",
     },
     "sqlite": {
-        "agent_ids": "SELECT value FROM json_each(%(agent_ids)s)",
         "wanted": (
             "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
             " json_extract(value, '$[2]') FROM json_each(%(wanted)s)"
         ),
+        "in_task_ids": "IN (SELECT value FROM json_each(%(task_ids)s))",
+        "in_agent_ids": "IN (SELECT value FROM json_each(%(agent_ids)s))",
         # No row locks: the (IMMEDIATE) transaction itself is the lock.
         "lock_agents": "",
         "lock_tasks": "",
@@ -485,48 +497,52 @@ _AVAILABLE_IN = ", ".join(f"%(available_{n})s" for n in range(len(_AVAILABLE)))
 #: tick holds; returns their ids.
 _LOCK_AGENTS_SQL = f"""
 SELECT agents.id FROM agents
-WHERE agents.id IN ({{agent_ids}})
+WHERE agents.id {{in_agent_ids}}
   AND agents.state IN ({_AVAILABLE_IN})
 {{lock_agents}}
 """
 
 #: Write the assignments whose agent is idle and whose tasks are all still
 #: claimable; returns the ids of the tasks written. ``wanted`` is one row per
-#: (task, agent, job) of the plan; an agent is ``busy`` with an open task;
-#: ``claimable`` are the wanted tasks still queued, unassigned, visible and
-#: of a runnable job, locked without waiting; an agent's assignment is
-#: ``complete`` when every one of its tasks is claimable, in the planned job.
+#: (task, agent, job) of the plan; ``locked`` are the wanted tasks as they
+#: are now, locked without waiting (a task another tick holds is missing);
+#: an agent is ``busy`` with an open task; an agent's assignment is
+#: ``complete`` when every one of its tasks was locked, is still queued,
+#: unassigned, visible, of the planned job, and that job still runnable.
+#: The UPDATE needs no test of its own on the tasks: they are locked, and
+#: were claimable when locked (on SQLite, nothing else writes meanwhile).
 _CLAIM_SQL = """
 WITH wanted (task_id, agent_id, job_id) AS ({wanted}),
+locked AS MATERIALIZED (
+    SELECT tasks.id, tasks.job_id, tasks.agent_id, tasks.state, tasks.hidden
+    FROM tasks
+    WHERE tasks.id {in_task_ids}
+    {lock_tasks}
+),
 busy AS (
     SELECT DISTINCT tasks.agent_id FROM tasks
-    WHERE tasks.agent_id IN (SELECT agent_id FROM wanted)
+    WHERE tasks.agent_id {in_agent_ids}
       AND tasks.state IN (%(queued)s, %(running)s)
-),
-claimable AS MATERIALIZED (
-    SELECT tasks.id, tasks.job_id FROM tasks
-    INNER JOIN jobs ON jobs.id = tasks.job_id
-    WHERE tasks.id IN (SELECT task_id FROM wanted)
-      AND tasks.state = %(queued)s
-      AND tasks.agent_id IS NULL
-      AND NOT tasks.hidden
-      AND jobs.state IN (%(queued)s, %(running)s)
-      AND NOT jobs.hidden
-      AND NOT jobs.to_be_deleted
-    {lock_tasks}
 ),
 complete AS (
     SELECT wanted.agent_id FROM wanted
-    LEFT JOIN claimable
-      ON claimable.id = wanted.task_id AND claimable.job_id = wanted.job_id
+    LEFT JOIN locked ON locked.id = wanted.task_id
+    LEFT JOIN jobs ON jobs.id = locked.job_id
     GROUP BY wanted.agent_id
-    HAVING COUNT(claimable.id) = COUNT(*)
+    HAVING MIN(
+        CASE WHEN locked.job_id = wanted.job_id
+              AND locked.state = %(queued)s
+              AND locked.agent_id IS NULL
+              AND NOT locked.hidden
+              AND jobs.state IN (%(queued)s, %(running)s)
+              AND NOT jobs.hidden
+              AND NOT jobs.to_be_deleted
+        THEN 1 ELSE 0 END
+    ) = 1
 )
 UPDATE tasks SET agent_id = wanted.agent_id, sent_to_agent = %(false)s
 FROM wanted
 WHERE tasks.id = wanted.task_id
-  AND tasks.state = %(queued)s
-  AND tasks.agent_id IS NULL
   AND wanted.agent_id IN (SELECT agent_id FROM complete)
   AND wanted.agent_id NOT IN (SELECT agent_id FROM busy)
 RETURNING tasks.id
@@ -541,6 +557,11 @@ def _sources() -> dict[str, str]:
     return sources
 
 
+def _id_list(values: Sequence[Any]) -> Any:
+    """A list of ids as one parameter: an array, or a JSON array on SQLite."""
+    return json.dumps(values) if connection.vendor == "sqlite" else list(values)
+
+
 def _lock_agents(hex_ids: dict[str, str]) -> set[str]:
     """Lock the agents that are still available; returns their ids.
 
@@ -550,7 +571,7 @@ def _lock_agents(hex_ids: dict[str, str]) -> set[str]:
     params: dict[str, Any] = {
         f"available_{n}": state for n, state in enumerate(_AVAILABLE)
     }
-    params["agent_ids"] = json.dumps(list(hex_ids.values()))
+    params["agent_ids"] = _id_list(list(hex_ids.values()))
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_AGENTS_SQL.format(**_sources()), params)
         rows = cursor.fetchall()
@@ -562,16 +583,28 @@ def _write_claims(
     candidates: Sequence[Assignment], hex_ids: dict[str, str]
 ) -> set[int]:
     """Run `_CLAIM_SQL` for these assignments; returns the task ids written."""
-    wanted: list[tuple[int, str, int]] = []
+    task_ids: list[int] = []
+    task_agents: list[str] = []
+    task_jobs: list[int] = []
     for assignment in candidates:
-        agent_id, job_id = hex_ids[assignment.agent_id], assignment.job_id
-        wanted.extend((task_id, agent_id, job_id) for task_id in assignment.task_ids)
+        agent_id = hex_ids[assignment.agent_id]
+        task_ids.extend(assignment.task_ids)
+        task_agents.extend([agent_id] * len(assignment.task_ids))
+        task_jobs.extend([assignment.job_id] * len(assignment.task_ids))
     params: dict[str, Any] = {
-        "wanted": json.dumps(wanted),
+        "task_ids": _id_list(task_ids),
+        "agent_ids": _id_list([hex_ids[a.agent_id] for a in candidates]),
         "queued": WorkState.QUEUED.value,
         "running": WorkState.RUNNING.value,
         "false": False,
     }
+    if connection.vendor == "sqlite":
+        params["wanted"] = json.dumps(
+            list(zip(task_ids, task_agents, task_jobs, strict=True))
+        )
+    else:
+        params["task_agents"] = task_agents
+        params["task_jobs"] = task_jobs
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL.format(**_sources()), params)
         return {task_id for (task_id,) in cursor.fetchall()}

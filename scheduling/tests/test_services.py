@@ -533,6 +533,75 @@ def test_apply_skips_an_assignment_naming_the_wrong_job(delay: mock.Mock) -> Non
     assert Task.objects.get(pk=tasks[0]).agent_id is None
 
 
+def _forget_statistics(*tables: str) -> None:
+    """Drop PostgreSQL's statistics of the tables, until the test rolls back.
+
+    What a farm just set up looks like to the planner. Needs a superuser
+    (the test servers of ``.ci/postgres`` run as one); skips otherwise.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        (superuser,) = cursor.fetchone()
+        if not superuser:
+            pytest.skip("forgetting statistics needs a PostgreSQL superuser")
+        cursor.execute(
+            "DELETE FROM pg_statistic WHERE starelid = ANY(%s::regclass[])",
+            [list(tables)],
+        )
+
+
+def _rows_processed(plan: dict[str, Any]) -> int:
+    """Rows all the nodes of an EXPLAIN ANALYZE plan produced, over all loops."""
+    own = int(plan.get("Actual Rows", 0) * plan.get("Actual Loops", 1))
+    return own + sum(_rows_processed(child) for child in plan.get("Plans", ()))
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's planner statistics"
+)
+def test_apply_does_work_linear_in_the_tasks_without_table_statistics(
+    delay: mock.Mock,
+) -> None:
+    """The first tick of a farm just filled must not compare tasks pairwise.
+
+    Without statistics PostgreSQL guessed that "queued and unassigned" keeps
+    a handful of tasks and joined every one of them with every wanted one
+    (issue #8: 10 s for 12,000 tasks and 500 agents, agents locked all the
+    while). Each claim statement is run once more under EXPLAIN ANALYZE, in
+    a savepoint rolled back, and the rows its plan went through are counted.
+    """
+    version = JobTypeVersionFactory.create(max_batch=None)
+    make_job(frames=3000, jobtype_version=version)
+    AgentFactory.create_batch(100)
+    _forget_statistics("tasks", "jobs", "agents")
+    plan = run_tick(dry_run=True).planned
+    plans: list[dict[str, Any]] = []
+
+    def explain_claims(
+        execute: Callable[..., Any],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> Any:
+        if "UPDATE tasks SET agent_id" in sql:
+            cursor = context["cursor"].cursor  # the driver's: no wrapper again
+            cursor.execute("SAVEPOINT explain_claim")
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+            plans.append(cursor.fetchone()[0][0]["Plan"])
+            cursor.execute("ROLLBACK TO SAVEPOINT explain_claim")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain_claims):
+        applied = apply_plan(plan)
+
+    assert len(applied) == 100
+    (claim,) = plans
+    # 3,000 runnable tasks and 100 wanted ones: a linear plan goes through
+    # some thousands of rows, a pairwise one through 300,000.
+    assert _rows_processed(claim) < 10 * (3000 + 100)
+
+
 def test_apply_rolls_back_a_chunk_whose_claim_came_out_partial(
     delay: mock.Mock,
     django_capture_on_commit_callbacks: Any,
