@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, Lookup, OuterRef, QuerySet
 from django.db.models.expressions import Combinable
 
 from farm.choices import ACTIVE_WORK_STATES, AVAILABLE_AGENT_STATES, WorkState
@@ -74,6 +74,31 @@ _AVAILABLE = sorted(AVAILABLE_AGENT_STATES)
 # --------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------
+
+
+class InIdList(Lookup):  # type: ignore[type-arg]
+    """``column`` is one of a list of ids, given as one parameter.
+
+    ``InIdList(F("job_id"), [1, 2, 3])``: an array on PostgreSQL (``= ANY``),
+    a JSON array on SQLite (``IN json_each``). Unlike ``__in``, it takes one
+    parameter whatever the list's length (SQLite limits them), and lets
+    PostgreSQL test each row against a hashed list: one pass over the rows
+    whatever the plan.
+    """
+
+    lookup_name = "in_id_list"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        """The test, with the list as its one parameter."""
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        ids = [int(value) for value in self.rhs]
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, ids]
+        return (
+            f"{lhs} IN (SELECT value FROM json_each(%s))",
+            [*lhs_params, json.dumps(ids)],
+        )
 
 
 def _idle_agents() -> QuerySet[Agent]:
@@ -279,7 +304,7 @@ def _load_jobs(
         )
     )
     job_ids = jobs.order_by().values("pk")
-    ready_ids = jobs.filter(_parents_done()).order_by().values("pk")
+    ready_ids = [row["pk"] for row in rows if row["parents_done"]]
 
     required: dict[int, set[str]] = {}
     forbidden: dict[int, set[str]] = {}
@@ -308,8 +333,10 @@ def _load_jobs(
     ):
         version_software.setdefault(version_id, []).append(tuple(requirement))  # type: ignore[arg-type]
 
+    # The tasks are read from one table, by a list of job ids: no join whose
+    # plan a table without statistics could turn into tasks x jobs.
     runnable_tasks = Task.objects.filter(
-        job_id__in=ready_ids,
+        InIdList(F("job_id"), ready_ids),
         state=WorkState.QUEUED,
         agent__isnull=True,
         hidden=False,
@@ -317,7 +344,10 @@ def _load_jobs(
     failed_sets: dict[int, set[str]] = {}
     for task_id, agent_id in (
         Task.failed_in_agents.through.objects.filter(
-            task_id__in=runnable_tasks.order_by().values("pk")
+            InIdList(F("task__job_id"), ready_ids),
+            task__state=WorkState.QUEUED,
+            task__agent__isnull=True,
+            task__hidden=False,
         )
         .order_by()
         .values_list("task_id", "agent_id")
