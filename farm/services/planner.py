@@ -82,11 +82,15 @@ def analyze_after_bulk_insert(table: str, rows: int) -> bool:
 def analyze_after_migrate(
     sender: Any, using: str = "default", plan: Any = None, **kwargs: Any
 ) -> None:
-    """``post_migrate`` receiver: ANALYZE the farm's tables on PostgreSQL.
+    """``post_migrate`` receiver: ANALYZE the farm's tables that hold data.
 
-    Migrations may create, rewrite or refill tables, which leaves them
-    without statistics until autovacuum comes round. Runs after the
-    ``migrate`` command only (which sends a ``plan``), not after ``flush``.
+    Migrations may create, rewrite or refill tables, and a database restored
+    from a dump has no statistics at all: either way the tables stay without
+    them until autovacuum comes round. Empty tables are left alone, as never
+    analysed: PostgreSQL then sizes them from their pages as they fill,
+    rather than taking "analysed and empty" for a fact. PostgreSQL only;
+    after the ``migrate`` command only (which sends a ``plan``), not after
+    ``flush``.
     """
     from django.db import connections
 
@@ -95,6 +99,15 @@ def analyze_after_migrate(
         return
     existing = set(db.introspection.table_names())
     tables = [table for table in farm_tables() if table in existing]
-    if tables:
-        _analyze(db, tables)
-        logger.debug("analysed %d tables after migrating", len(tables))
+    if not tables:
+        return
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE oid = ANY(%s::regclass[])"
+            " AND pg_relation_size(oid) > 0",
+            [tables],
+        )
+        filled = sorted(name for (name,) in cursor.fetchall())
+    if filled:
+        _analyze(db, filled)
+        logger.debug("analysed %d tables after migrating", len(filled))
