@@ -63,7 +63,11 @@ def _varied_job() -> Job:
         time_started=datetime(2024, 1, 1, tzinfo=UTC),
         time_finished=datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC),
     )
-    Task.objects.filter(pk=third.pk).update(state=WorkState.DONE, progress=1.0)
+    Task.objects.filter(pk=third.pk).update(
+        state=WorkState.DONE,
+        progress=1.0,
+        time_finished=datetime(1999, 12, 31, 12, 0, 0, 120000, tzinfo=UTC),
+    )
     return job
 
 
@@ -172,8 +176,8 @@ def test_chunks_of_no_rows_are_an_empty_array(indent: int | None) -> None:
 def test_rows_come_from_plain_tuples_not_model_instances() -> None:
     """No model instance and no serializer per row: tuples in, dicts out."""
     job = _varied_job()
-    row_format = RowFormat(TaskListSerializer)
-    assert row_format.columns[:3] == ("id", "job_id", "agent_id")
+    row_format = RowFormat(TaskListSerializer, vendor=connection.vendor)
+    assert row_format.keys[:3] == ("id", "job_id", "agent_id")
     with mock.patch.object(Task, "__init__", side_effect=AssertionError):
         rows = list(
             row_format.queryset_rows(
@@ -188,7 +192,7 @@ def test_a_nested_serializer_cannot_be_streamed() -> None:
     from farm.api.serializers.agents import AgentTaskSerializer
 
     with pytest.raises(TypeError, match="is not plain"):
-        RowFormat(AgentTaskSerializer)
+        RowFormat(AgentTaskSerializer, vendor=connection.vendor)
 
 
 # --- streaming in chunks ----------------------------------------------------------
@@ -365,4 +369,6 @@ def test_uuids_are_written_as_the_serializer_writes_them() -> None:
     """The agent ids of the lists are UUIDs written in full (hex_verbose)."""
     value = uuid.uuid4()
     field = AgentListSerializer().fields["id"]
-    assert streaming._converter(field)(value) == field.to_representation(value)
+    _, convert = streaming._column(field, "id", connection.vendor)
+    assert convert is not None
+    assert convert(value) == field.to_representation(value)
