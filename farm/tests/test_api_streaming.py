@@ -17,17 +17,24 @@ from farm.api import streaming
 from farm.api.renderers import FarmJSONRenderer
 from farm.api.serializers.agents import AgentListSerializer
 from farm.api.serializers.jobs import JobListSerializer, TaskListSerializer
+from farm.api.serializers.tasklogs import TaskLogListItemSerializer
 from farm.api.streaming import RowFormat, json_array_chunks
 from farm.choices import WorkState
-from farm.models import Agent, Job, Task
+from farm.models import Agent, Job, Task, TaskLog
 from farm.services.submission import create_job
-from farm.tests.factories import AgentFactory, JobTypeVersionFactory
+from farm.tests.factories import (
+    AgentFactory,
+    JobTypeVersionFactory,
+    TaskLogFactory,
+    TaskTaskLogAssociationFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
 TASKS = "/api/v1/jobs/{job}/tasks/"
 JOBS = "/api/v1/jobs/"
 AGENTS = "/api/v1/agents/"
+LOGS = "/api/v1/jobs/{job}/tasks/{task}/attempts/{attempt}/logs/"
 
 # Values that JSON writes in more than one way, or that the renderer escapes.
 AWKWARD_TEXT = 'quote " backslash \\ é 日本 \u2028 \u2029 tab\t newline\n'
@@ -140,6 +147,28 @@ def test_the_streamed_agent_list_is_the_serializers_answer_byte_for_byte(
     expected = _rendered(AgentListSerializer(agents, many=True).data)
     assert response.streaming
     assert response.content == expected
+
+
+def test_the_streamed_log_list_is_the_serializers_answer_byte_for_byte(
+    agent_client,
+) -> None:
+    job = _job(frames=1)
+    task = Task.objects.get(job=job)
+    for agent in (AgentFactory.create(), None):
+        TaskTaskLogAssociationFactory.create(
+            task=task, attempt=1, log=TaskLogFactory.create(agent=agent)
+        )
+    TaskTaskLogAssociationFactory.create(task=task, attempt=2)
+
+    response = agent_client.get(LOGS.format(job=job.pk, task=task.pk, attempt=1))
+
+    logs = TaskLog.objects.filter(task_associations__attempt=1).order_by(
+        "created_on", "pk"
+    )
+    expected = _rendered(TaskLogListItemSerializer(logs, many=True).data)
+    assert response.streaming
+    assert response.content == expected
+    assert len(response.json()) == 2
 
 
 def test_an_empty_list_is_an_empty_array(api_client) -> None:
@@ -345,7 +374,12 @@ def test_a_page_costs_one_count_more(api_client, django_assert_num_queries) -> N
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/jobs/", "/api/v1/jobs/{job}/tasks/", "/api/v1/agents/"],
+    [
+        "/api/v1/jobs/",
+        "/api/v1/jobs/{job}/tasks/",
+        "/api/v1/agents/",
+        "/api/v1/jobs/{job_id}/tasks/{task_id}/attempts/{attempt}/logs/",
+    ],
 )
 def test_the_schema_documents_pagination(anonymous_client, path: str) -> None:
     schema = json.loads(anonymous_client.get("/api/v1/openapi.json").content)
