@@ -10,9 +10,17 @@ workers, two hosts) never give one task to two agents nor two assignments to
 one agent. `run_tick` does both; the Celery task ``scheduling.assign_tasks``
 and ``manage.py assign_tasks`` call it.
 
+Neither depends on PostgreSQL's table statistics being there: on a farm just
+set up (no ANALYZE yet, or tables analysed while empty) the planner guesses,
+and the statements are written so that every plan it may pick reads each row
+a bounded number of times (tasks by primary key or by lists of ids, no join
+of tasks with jobs or with the plan that a guess could turn into a product).
+
 Measured with ``benchmarks/tick.py`` on PostgreSQL: a 5,000 agent farm with
 100,000 queued tasks ticks in 0.77 s best, 0.93 s median (target: 1 s), in
-51 statements.
+51 statements; the first tick of a fresh farm of 500 agents and 12,000 new
+tasks (``tick.py fresh``) in 0.16 to 0.22 s (17 s before, tables analysed
+empty), 0.3 to 0.6 s with four schedulers at once.
 """
 
 from __future__ import annotations
