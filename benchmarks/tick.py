@@ -21,8 +21,11 @@ import argparse
 import os
 import statistics
 import sys
+import threading
+import time
 import uuid
-from decimal import Decimal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
@@ -34,7 +37,7 @@ import django
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from farm.models import (  # noqa: E402
@@ -45,9 +48,13 @@ from farm.models import (  # noqa: E402
     JobTypeVersion,
     Task,
 )
-from farm.services.jobs import create_tasks, task_keys  # noqa: E402
+from farm.services.jobs import create_job_tasks  # noqa: E402
 
-SIZES = {"small": (200, 50, 100, 1), "large": (5000, 1000, 100, 3)}
+SIZES = {
+    "small": (200, 50, 100, 1),
+    "large": (5000, 1000, 100, 3),
+    "fresh": (500, 120, 100, 1),
+}
 
 
 def _queues(depth: int) -> list[JobQueue]:
@@ -62,8 +69,13 @@ def _queues(depth: int) -> list[JobQueue]:
     return level
 
 
-def build(agents: int, jobs: int, tasks_per_job: int, depth: int) -> None:
-    """Fill the database with a fresh farm of the given size."""
+def build(
+    agents: int, jobs: int, tasks_per_job: int, depth: int, *, analyze: bool = True
+) -> None:
+    """Fill the database with a fresh farm of the given size.
+
+    With ``analyze`` (PostgreSQL), the farm is vacuumed and analysed once built.
+    """
     call_command("migrate", verbosity=0)
     with transaction.atomic():
         Task.objects.all().delete()
@@ -101,14 +113,111 @@ def build(agents: int, jobs: int, tasks_per_job: int, depth: int) -> None:
             )
             for n in range(jobs)
         )
-        keys = task_keys([Decimal(n) for n in range(1, tasks_per_job + 1)], None)
         for job in created:
-            create_tasks(job, keys)
-    if connection.vendor == "postgresql":
+            create_job_tasks(job)
+    if analyze and connection.vendor == "postgresql":
         # Statistics and a visibility map, as autovacuum keeps them on a live
         # database; else it would run during the timed ticks, on fresh rows.
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
+
+
+@contextmanager
+def fresh_database(*, analysed_empty: bool = False) -> Iterator[str]:
+    """A new, empty PostgreSQL database beside the configured one, for the block.
+
+    Its tables are created by the migrations and get no statistics but what
+    the code under test gives them: autovacuum is turned off on each, as it
+    would not have come round yet on a farm just set up. With
+    ``analysed_empty`` they are analysed once while still empty (as by an
+    operator's ``vacuumdb --analyze`` right after the set-up): PostgreSQL
+    then takes their emptiness for a fact. Dropped at the end.
+    """
+    if connection.vendor != "postgresql":
+        raise SystemExit("fresh needs PostgreSQL: statistics are the point")
+    name = f"tick_fresh_{uuid.uuid4().hex[:12]}"
+    original = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    connections.close_all()
+    connection.settings_dict["NAME"] = name
+    try:
+        call_command("migrate", verbosity=0)
+        with connection.cursor() as cursor:
+            for table in connection.introspection.table_names(cursor):
+                cursor.execute(
+                    f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)'
+                )
+            if analysed_empty:
+                cursor.execute("ANALYZE")
+        yield name
+    finally:
+        connections.close_all()
+        connection.settings_dict["NAME"] = original
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _statistics() -> str:
+    """Whether PostgreSQL has statistics on the tables a tick reads."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class"
+            " WHERE relname IN ('tasks', 'agents', 'jobs') ORDER BY relname"
+        )
+        tuples = ", ".join(f"{name} {count:.0f}" for name, count in cursor.fetchall())
+        cursor.execute(
+            "SELECT count(DISTINCT tablename) FROM pg_stats"
+            " WHERE tablename IN ('tasks', 'agents', 'jobs')"
+        )
+        (analysed,) = cursor.fetchone()
+    return f"reltuples: {tuples}; tables with column statistics: {analysed}/3"
+
+
+def _concurrent_ticks(schedulers: int) -> list[tuple[float, int, str]]:
+    """Run ``schedulers`` ticks at once, each on its own connection.
+
+    Returns each tick's wall time (s), assignments applied and error (if any).
+    """
+    from scheduling.services import run_tick
+
+    barrier = threading.Barrier(schedulers)
+    outcomes: list[tuple[float, int, str]] = []
+
+    def tick() -> None:
+        try:
+            connection.ensure_connection()
+            barrier.wait()
+            started = time.perf_counter()
+            result = run_tick()
+            outcomes.append((time.perf_counter() - started, len(result.applied), ""))
+        except Exception as error:  # reported, not raised: the others go on
+            outcomes.append((0.0, 0, repr(error)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tick) for _ in range(schedulers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def fresh(schedulers: int, *, analysed_empty: bool) -> None:
+    """The first tick(s) on a farm just set up: no ANALYZE before them."""
+    with fresh_database(analysed_empty=analysed_empty) as name:
+        started = time.perf_counter()
+        build(*SIZES["fresh"], analyze=False)
+        built = time.perf_counter() - started
+        print(f"fresh database {name}: farm built in {built:.1f} s; {_statistics()}")
+        sent: list[str] = []
+        with mock.patch("scheduling.services.send_assignment.delay", sent.append):
+            outcomes = _concurrent_ticks(schedulers)
+        for seconds, applied, error in sorted(outcomes):
+            print(f"  tick: {seconds:6.2f} s, {applied} assignments {error}")
+        total = sum(applied for _, applied, _ in outcomes)
+        print(f"  {schedulers} scheduler(s): {total} assignments in all")
 
 
 def main() -> None:
@@ -116,7 +225,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("size", choices=sorted(SIZES))
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--schedulers",
+        type=int,
+        default=1,
+        help="fresh: how many ticks run at once (the first tick under load)",
+    )
+    parser.add_argument(
+        "--analysed-empty",
+        action="store_true",
+        help="fresh: analyse the tables once while they are still empty",
+    )
     args = parser.parse_args()
+    if args.size == "fresh":
+        fresh(args.schedulers, analysed_empty=args.analysed_empty)
+        return
     build(*SIZES[args.size])
 
     from scheduling.services import run_tick

@@ -11,11 +11,17 @@ class FarmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the configuration checks and the SQL echo switch."""
+        """Register the checks, the SQL echo switch and the post-migrate ANALYZE."""
         from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate
 
         from farm import checks  # noqa: F401  (registers the system checks)
+        from farm.services.planner import analyze_after_migrate
         from pyfarm_site.conf import farm_config
+
+        post_migrate.connect(
+            analyze_after_migrate, sender=self, dispatch_uid="farm_analyze"
+        )
 
         if farm_config("echo_sql"):
             connection_created.connect(_echo_sql, dispatch_uid="farm_echo_sql")

@@ -5,40 +5,40 @@ Jobs are submitted and changed by name in `farm.services.submission`.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import BigIntegerField, Count, F, Max, Min, Q, QuerySet
+from django.db.models.functions import Cast, Mod, Round
 from django.utils import timezone
 
 from farm.choices import WorkState
 from farm.models import Job, Task, TaskTaskLogAssociation
 from farm.models.jobs import JobQuerySet
+from farm.services.planner import analyze_after_bulk_insert
 from farm.signals import notify_work_changed
-from farm.validators import job_size_error, max_tasks_per_job
+from farm.validators import FRAME_QUANTUM, job_size_error, max_tasks_per_job
 
+# A job this large is a typo (a step of 0.0001 instead of 1), not a render.
 # Rows per INSERT/DELETE statement: large enough to be fast, small enough to
 # stay under every driver's parameter limit.
 BULK_BATCH_SIZE = 2_000
-_FRAME_QUANTUM = Decimal("0.0001")
 
 
-def frame_range(
+def _frame_bounds(
     start: Decimal | float, end: Decimal | float, by: Decimal | float
-) -> list[Decimal]:
-    """The frames from ``start`` to ``end`` (inclusive) in steps of ``by``.
+) -> tuple[Decimal, Decimal, int]:
+    """``(start, by, count)`` of a frame range, exact to four places.
 
-    Frames are exact decimals with four places, as the columns store them, so
-    that steps such as 0.1 do not drift. Raises ValidationError for an empty
-    or absurd range.
+    Raises ValidationError for an empty or absurd range.
     """
     try:
-        start_d = Decimal(str(start)).quantize(_FRAME_QUANTUM)
-        end_d = Decimal(str(end)).quantize(_FRAME_QUANTUM)
-        by_d = Decimal(str(by)).quantize(_FRAME_QUANTUM)
+        start_d = Decimal(str(start)).quantize(FRAME_QUANTUM)
+        end_d = Decimal(str(end)).quantize(FRAME_QUANTUM)
+        by_d = Decimal(str(by)).quantize(FRAME_QUANTUM)
     except InvalidOperation:
         raise ValidationError("start, end and by must be numbers") from None
     if by_d <= 0:
@@ -50,91 +50,143 @@ def frame_range(
         raise ValidationError(
             {"by": f"the range has {count} frames, more than {limit}"}
         )
+    return start_d, by_d, count
+
+
+def frame_range(
+    start: Decimal | float, end: Decimal | float, by: Decimal | float
+) -> list[Decimal]:
+    """The frames from ``start`` to ``end`` (inclusive) in steps of ``by``.
+
+    Frames are exact decimals with four places, as the columns store them, so
+    that steps such as 0.1 do not drift. Raises ValidationError for an empty
+    or absurd range.
+    """
+    start_d, by_d, count = _frame_bounds(start, end, by)
     return [start_d + by_d * index for index in range(count)]
 
 
-def task_keys(frames: Iterable[Decimal], num_tiles: int | None) -> list[tuple]:
-    """The ``(frame, tile)`` of every task of a job; ValidationError if too many."""
-    tiles: Sequence[int | None] = range(num_tiles) if num_tiles else (None,)
-    keys = [(frame, tile) for frame in frames for tile in tiles]
-    if len(keys) > (limit := max_tasks_per_job()):
-        raise ValidationError({"num_tiles": f"{len(keys)} tasks, more than {limit}"})
-    return keys
+def job_task_count(
+    start: Decimal | float,
+    end: Decimal | float,
+    by: Decimal | float,
+    num_tiles: int | None,
+) -> int:
+    """How many tasks (frames x tiles) a job has, computed rather than built.
 
-
-_TASK_INSERT_COLUMNS = (
-    "job",
-    "frame",
-    "tile",
-    "state",
-    "priority",
-    "attempts",
-    "failures",
-    "progress",
-    "hidden",
-    "sent_to_agent",
-    "time_submitted",
-)
-
-
-def _insert_batch_size(columns: int) -> int:
-    """Rows per SQLite INSERT within its limit of bound parameters."""
-    raw = connection.connection
-    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if raw else 999
-    return max(1, min(BULK_BATCH_SIZE, limit // columns))
-
-
-def create_tasks(job: Job, keys: Iterable[tuple]) -> int:
-    """Insert a job's new tasks with multi-row INSERTs.
-
-    Tasks are the one table that grows by 100,000 rows in a request, and
-    building that many model instances costs several times the INSERTs
-    themselves, so the rows are written as plain tuples (adapted by Django's
-    own database operations) instead of through ``bulk_create``.
+    Raises ValidationError for an empty or absurd range, or too many tasks.
     """
-    ops = connection.ops
-    submitted = ops.adapt_datetimefield_value(timezone.now())
-    rows = [
-        (
-            job.pk,
-            ops.adapt_decimalfield_value(frame, 10, 4),
-            tile,
-            WorkState.QUEUED.value,
-            job.priority,
-            0,
-            0,
-            0.0,
-            False,
-            False,
-            submitted,
-        )
-        for frame, tile in keys
-    ]
-    fields = [Task._meta.get_field(name) for name in _TASK_INSERT_COLUMNS]
-    columns = ", ".join(
-        ops.quote_name(field.column)  # type: ignore[union-attr, arg-type]
-        for field in fields
+    frames = _frame_bounds(start, end, by)[2]
+    if size := job_size_error(start, end, by, num_tiles):
+        raise ValidationError(dict([size]))
+    return frames * (num_tiles or 1)
+
+
+# The tasks of a frame range are generated by the database itself, one
+# INSERT ... SELECT over a series of numbers: a million-task job is then a
+# few seconds of the database's work rather than a million Python objects
+# built, adapted and sent. Row ``n`` of the series is frame ``n // tiles``,
+# tile ``n % tiles`` (no tile for a job without tiles), so rows come in
+# frame, then tile order. PostgreSQL computes the frames in exact NUMERIC;
+# SQLite, which stores decimals as numbers, in integer ten-thousandths of a
+# frame divided once (the nearest double to the decimal, as SQLite reads a
+# decimal string). A frame-range change adds only the frames the job lacks,
+# which each backend finds through the (job, frame) index.
+_SERIES_SQL = {
+    "postgresql": (
+        "series (n) AS (SELECT generate_series(0::bigint, %(count)s::bigint - 1))"
+    ),
+    "sqlite": (
+        "RECURSIVE series (n) AS (SELECT 0 WHERE %(count)s > 0"
+        " UNION ALL SELECT n + 1 FROM series WHERE n + 1 < %(count)s)"
+    ),
+}
+_FRAME_SQL = {
+    "postgresql": "(%(start)s::numeric + %(by)s::numeric * (series.n / %(tiles)s))",
+    "sqlite": "((%(start_units)s + %(by_units)s * (series.n / %(tiles)s)) / 10000.0)",
+}
+# The job's existing task of the same frame and tile, if any.
+_EXISTING_SQL = {
+    "postgresql": "old.frame = {frame}",
+    # Within half a ten-thousandth: exact whatever the stored double's last bit.
+    "sqlite": "old.frame BETWEEN {frame} - 0.00005 AND {frame} + 0.00005",
+}
+_INSERT_RANGE_SQL = """
+WITH {series}
+INSERT INTO tasks (
+    job_id, frame, tile, state, priority, attempts, failures, progress, hidden,
+    sent_to_agent, time_submitted
+)
+SELECT %(job)s, {frame}, {tile}, %(queued)s, %(priority)s, 0, 0, 0.0, %(false)s,
+    %(false)s, %(now)s
+FROM series
+{missing}
+"""
+_MISSING_SQL = """
+WHERE NOT EXISTS (
+    SELECT 1 FROM tasks AS old
+    WHERE old.job_id = %(job)s
+      AND {existing}
+      AND COALESCE(old.tile, -1) = COALESCE({tile}, -1)
+)
+"""
+
+
+def _insert_range_tasks(
+    job: Job,
+    *,
+    start: Decimal,
+    by: Decimal,
+    frames: int,
+    missing_only: bool,
+) -> int:
+    """Insert the tasks of ``frames`` frames from ``start`` in steps of ``by``.
+
+    One statement. With ``missing_only``, frames (and tiles) the job has a
+    task for already are left out. Returns the number of rows inserted.
+    """
+    vendor = connection.vendor
+    if vendor not in _SERIES_SQL:
+        raise NotImplementedError(f"no task generation for {vendor}")
+    tiles = job.num_tiles or 1
+    frame = _FRAME_SQL[vendor]
+    tile = "(series.n %% %(tiles)s)" if job.num_tiles else "NULL"
+    missing = ""
+    if missing_only:
+        existing = _EXISTING_SQL[vendor].format(frame=frame)
+        missing = _MISSING_SQL.format(existing=existing, tile=tile)
+    sql = _INSERT_RANGE_SQL.format(
+        series=_SERIES_SQL[vendor], frame=frame, tile=tile, missing=missing
     )
-    table = ops.quote_name(Task._meta.db_table)
-    connection.ensure_connection()
+    params: dict[str, Any] = {
+        "count": frames * tiles,
+        "tiles": tiles,
+        "start": start,
+        "by": by,
+        "start_units": int(start / FRAME_QUANTUM),
+        "by_units": int(by / FRAME_QUANTUM),
+        "job": job.pk,
+        "queued": WorkState.QUEUED.value,
+        "priority": job.priority,
+        "false": False,
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # COPY streams the rows; psycopg's client-side parameter binding
-            # of a 20,000-parameter INSERT costs more than the insert itself.
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-            size = _insert_batch_size(len(fields))
-            for index in range(0, len(rows), size):
-                batch = rows[index : index + size]
-                values = ", ".join([row_sql] * len(batch))
-                cursor.execute(
-                    f"INSERT INTO {table} ({columns}) VALUES {values}",
-                    [value for row in batch for value in row],
-                )
-    return len(rows)
+        cursor.execute(sql, params)
+        inserted = cursor.rowcount
+    analyze_after_bulk_insert(Task._meta.db_table, inserted)
+    return inserted
+
+
+def create_job_tasks(job: Job) -> int:
+    """Create the tasks of a new job's frame range (and tiles) in one INSERT.
+
+    The job must be saved and have no tasks yet. Returns how many were made.
+    """
+    start, by, frames = _frame_bounds(job.start, job.end, job.by)
+    return _insert_range_tasks(
+        job, start=start, by=by, frames=frames, missing_only=False
+    )
 
 
 def delete_tasks(tasks: QuerySet[Task]) -> None:
@@ -149,12 +201,30 @@ def delete_tasks(tasks: QuerySet[Task]) -> None:
     tasks._raw_delete(tasks.db)
 
 
-def _delete_tasks(task_ids: Sequence[int]) -> None:
-    """Delete tasks by id, in batches that stay under parameter limits."""
-    for index in range(0, len(task_ids), BULK_BATCH_SIZE):
-        delete_tasks(
-            Task.objects.filter(pk__in=task_ids[index : index + BULK_BATCH_SIZE])
+def _off_range(job: Job, start: Decimal, by: Decimal, frames: int) -> QuerySet[Task]:
+    """The job's tasks whose frame or tile is not in the range (and tiling).
+
+    Compared in integer ten-thousandths of a frame, exact on both backends.
+    """
+    units = Cast(Round(F("frame") * 10_000), output_field=BigIntegerField())
+    first = int(start / FRAME_QUANTUM)
+    step = int(by / FRAME_QUANTUM)
+    last = first + step * (frames - 1)
+    outside = (
+        Q(units__lt=first)
+        | Q(units__gt=last)
+        | ~Q(offset=0)
+        | (
+            Q(tile__isnull=True) | Q(tile__gte=job.num_tiles)
+            if job.num_tiles
+            else Q(tile__isnull=False)
         )
+    )
+    return (
+        Task.objects.for_job(job.pk)
+        .alias(units=units, offset=Mod(units - first, step))
+        .filter(outside)
+    )
 
 
 def alter_frame_range(
@@ -163,31 +233,19 @@ def alter_frame_range(
     """Change a job's frame range: create the new frames' tasks, delete the gone.
 
     Tasks of frames that stay are kept as they are (with their progress and
-    history). Costs a constant number of statements per 2,000 tasks. A range
-    of more than ``max_tasks_per_job`` tasks is refused before anything is
-    built.
+    history). A fixed number of statements whatever the number of tasks: the
+    database finds the tasks to delete and generates the ones to add.
     """
-    if size := job_size_error(start, end, by, job.num_tiles):
-        raise ValidationError(dict([size]))
-    frames = frame_range(start, end, by)
-    wanted = set(task_keys(frames, job.num_tiles))
+    job_task_count(start, end, by, job.num_tiles)
+    first, step, frames = _frame_bounds(start, end, by)
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
-        existing = {
-            (frame, tile): pk
-            for pk, frame, tile in Task.objects.for_job(job.pk).values_list(
-                "pk", "frame", "tile"
-            )
-        }
-        _delete_tasks([pk for key, pk in existing.items() if key not in wanted])
-        create_tasks(
-            job,
-            (key for key in task_keys(frames, job.num_tiles) if key not in existing),
-        )
+        delete_tasks(_off_range(job, first, step, frames))
+        _insert_range_tasks(job, start=first, by=step, frames=frames, missing_only=True)
         Job.objects.filter(pk=job.pk).update(
-            start=frames[0],
-            end=Decimal(str(end)).quantize(_FRAME_QUANTUM),
-            by=Decimal(str(by)).quantize(_FRAME_QUANTUM),
+            start=first,
+            end=Decimal(str(end)).quantize(FRAME_QUANTUM),
+            by=step,
         )
         refresh_job_states(job_ids=[job.pk])
         notify_work_changed("frame range changed")

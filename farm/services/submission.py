@@ -25,10 +25,9 @@ from farm.models import (
 )
 from farm.services.jobs import (
     alter_frame_range,
-    create_tasks,
-    frame_range,
+    create_job_tasks,
+    job_task_count,
     pause_jobs,
-    task_keys,
     unpause_jobs,
 )
 from farm.services.references import (
@@ -119,7 +118,7 @@ def create_job(
         **fields,
     )
     job.full_clean()
-    keys = task_keys(frame_range(job.start, job.end, job.by), job.num_tiles)
+    job_task_count(job.start, job.end, job.by, job.num_tiles)
     with transaction.atomic():
         job.save()
         if tags:
@@ -140,7 +139,7 @@ def create_job(
         for subscription in subscriptions:
             subscription.job = job
         JobNotifiedUser.objects.bulk_create(subscriptions)
-        create_tasks(job, keys)
+        create_job_tasks(job)
         notify_work_changed("job submitted")
     return job
 

@@ -702,8 +702,7 @@ def _building_tasks_fails(monkeypatch: Any) -> None:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the job's tasks were being built")
 
-    monkeypatch.setattr("farm.services.submission.task_keys", fail)
-    monkeypatch.setattr("farm.services.submission.create_tasks", fail)
+    monkeypatch.setattr("farm.services.submission.create_job_tasks", fail)
 
 
 @pytest.mark.parametrize("num_tiles", [2_147_483_647, 20_000_000, 1_000_001])

@@ -754,7 +754,7 @@ def test_a_frame_range_change_beyond_the_maximum_is_refused_before_building(
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the job's tasks were being built")
 
-    monkeypatch.setattr("farm.services.jobs.task_keys", fail)
+    monkeypatch.setattr("farm.services.jobs._insert_range_tasks", fail)
     response = _change(api_client, job, {"end": 2000})
     assert response.status_code == 400
     assert "2000000 tasks (2000 frames x 1000 tiles)" in _error(response)

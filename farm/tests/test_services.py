@@ -7,6 +7,9 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from farm.choices import AgentState, WorkState
 from farm.models import Agent, Job, Task, TaskTaskLogAssociation
@@ -210,6 +213,164 @@ def test_alter_frame_range_does_not_query_per_task(
             job=job, start=frames // 2 + 1, end=frames + frames // 2, by=1
         )
     assert Task.objects.for_job(job.pk).count() == frames
+
+
+def _statements(queries: CaptureQueriesContext, start: str) -> list[str]:
+    """The captured statements that start with ``start`` (spaces ignored)."""
+    sqls = [query["sql"].strip() for query in queries.captured_queries]
+    return [sql for sql in sqls if sql.upper().startswith(start)]
+
+
+def _task_inserts(queries: CaptureQueriesContext) -> list[str]:
+    """The captured INSERTs into the tasks table (quoted or not)."""
+    return [
+        sql
+        for sql in _statements(queries, "")
+        if "INSERT INTO TASKS" in sql.upper().replace('"', "")
+    ]
+
+
+@pytest.mark.parametrize("frames", [10, 20_000])
+def test_create_job_writes_all_its_tasks_in_one_statement(frames: int) -> None:
+    """The database generates the rows: nothing per task is built in Python."""
+    with CaptureQueriesContext(connection) as queries:
+        job = create_job(
+            jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=frames
+        )
+    assert len(_task_inserts(queries)) == 1
+    assert Task.objects.for_job(job.pk).count() == frames
+
+
+def test_create_job_generates_exact_fractional_frames_and_tiles_in_order() -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(),
+        title="t",
+        start=1,
+        end=2,
+        by=Decimal("0.1"),
+        num_tiles=2,
+    )
+    rows = list(
+        Task.objects.for_job(job.pk).order_by("pk").values_list("frame", "tile")
+    )
+    frames = [Decimal(1) + Decimal("0.1") * n for n in range(11)]
+    assert rows == [(frame, tile) for frame in frames for tile in (0, 1)]
+    assert set(Task.objects.for_job(job.pk).values_list("state", flat=True)) == {
+        WorkState.QUEUED
+    }
+
+
+def test_create_job_of_a_negative_range_without_tiles() -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(), title="t", start=-2, end=0, by=1
+    )
+    assert _frames(job) == [Decimal(-2), Decimal(-1), Decimal(0)]
+    assert set(Task.objects.for_job(job.pk).values_list("tile", flat=True)) == {None}
+
+
+def test_alter_frame_range_with_a_fractional_step_keeps_the_frames_that_stay() -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(),
+        title="t",
+        start=1,
+        end=2,
+        by=Decimal("0.1"),
+    )
+    before = dict(Task.objects.for_job(job.pk).values_list("frame", "pk"))
+
+    alter_frame_range(job=job, start=1, end=3, by=Decimal("0.2"))
+
+    after = dict(Task.objects.for_job(job.pk).values_list("frame", "pk"))
+    wanted = [Decimal(1) + Decimal("0.2") * n for n in range(11)]
+    assert sorted(after) == wanted
+    # 1.0, 1.2, ... 2.0 stayed (the same rows); 1.1, 1.3, ... 1.9 went.
+    kept = [frame for frame in wanted if frame <= 2]
+    assert {frame: after[frame] for frame in kept} == {
+        frame: before[frame] for frame in kept
+    }
+
+
+def test_alter_frame_range_drops_tiles_the_job_no_longer_has() -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=2, num_tiles=3
+    )
+    Job.objects.filter(pk=job.pk).update(num_tiles=2)
+    job.refresh_from_db()
+
+    alter_frame_range(job=job, start=1, end=2, by=1)
+
+    assert sorted(Task.objects.for_job(job.pk).values_list("frame", "tile")) == [
+        (Decimal(1), 0),
+        (Decimal(1), 1),
+        (Decimal(2), 0),
+        (Decimal(2), 1),
+    ]
+
+
+def test_alter_frame_range_writes_tasks_in_one_delete_and_one_insert() -> None:
+    """Half of 6,000 tasks go and as many come, in one statement each."""
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=6000
+    )
+    with CaptureQueriesContext(connection) as queries:
+        alter_frame_range(job=job, start=3001, end=9000, by=1)
+    deletes = [sql for sql in _statements(queries, "DELETE") if "tasks" in sql]
+    assert len([sql for sql in deletes if 'DELETE FROM "tasks"' in sql]) == 1
+    assert len(_task_inserts(queries)) == 1
+    assert _frames(job) == [Decimal(n) for n in range(3001, 9001)]
+
+
+# --- planner statistics ------------------------------------------------------
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's planner statistics"
+)
+
+
+def _row_estimate(table: str) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+        (estimate,) = cursor.fetchone()
+    return float(estimate)
+
+
+@postgresql_only
+def test_a_large_bulk_of_new_tasks_is_analyzed_before_it_commits() -> None:
+    """The scheduler's next tick is planned knowing the tasks (issue #8)."""
+    create_job(jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=2000)
+    # Only an ANALYZE in this (test's) transaction can count its own rows.
+    assert _row_estimate("tasks") >= 2000
+
+
+@postgresql_only
+def test_a_small_bulk_of_new_tasks_is_left_to_autovacuum() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        create_job(jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=10)
+    assert _statements(queries, "ANALYZE") == []
+    assert not any("reltuples" in sql for sql in _statements(queries, "SELECT"))
+
+
+@postgresql_only
+def test_a_bulk_small_next_to_the_table_is_left_to_autovacuum() -> None:
+    create_job(jobtype_version=JobTypeVersionFactory(), title="a", start=1, end=8000)
+    with CaptureQueriesContext(connection) as queries:
+        create_job(
+            jobtype_version=JobTypeVersionFactory(), title="b", start=1, end=1000
+        )
+    assert _statements(queries, "ANALYZE") == []
+
+
+@postgresql_only
+def test_migrate_analyzes_the_farm_tables_that_hold_data() -> None:
+    """A database restored from a dump and migrated gets its statistics."""
+    AgentFactory.create()
+    create_job(jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=10)
+    with CaptureQueriesContext(connection) as queries:
+        call_command("migrate", verbosity=0)
+    (analyze,) = _statements(queries, "ANALYZE")
+    for table in ("tasks", "jobs", "agents"):
+        assert f'"{table}"' in analyze
+    assert _row_estimate("tasks") == 10
 
 
 # --- derived job state -------------------------------------------------------

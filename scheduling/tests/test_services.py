@@ -533,6 +533,135 @@ def test_apply_skips_an_assignment_naming_the_wrong_job(delay: mock.Mock) -> Non
     assert Task.objects.get(pk=tasks[0]).agent_id is None
 
 
+def _forget_statistics(*tables: str, analysed_empty: bool) -> None:
+    """Make the tables look to PostgreSQL's planner as on a farm just set up.
+
+    No column statistics, and either never analysed (``reltuples`` -1) or
+    analysed while empty (0), as after ``migrate``. Undone when the test
+    rolls back. Needs a superuser (the test servers of ``.ci/postgres`` run
+    as one); skips otherwise.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        (superuser,) = cursor.fetchone()
+        if not superuser:
+            pytest.skip("forgetting statistics needs a PostgreSQL superuser")
+        cursor.execute(
+            "DELETE FROM pg_statistic WHERE starelid = ANY(%s::regclass[])",
+            [list(tables)],
+        )
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = %s, relpages = 0"
+            " WHERE oid = ANY(%s::regclass[])",
+            [0 if analysed_empty else -1, list(tables)],
+        )
+
+
+def _rows_processed(plan: dict[str, Any]) -> int:
+    """Rows all the nodes of an EXPLAIN ANALYZE plan produced, over all loops."""
+    own = int(plan.get("Actual Rows", 0) * plan.get("Actual Loops", 1))
+    return own + sum(_rows_processed(child) for child in plan.get("Plans", ()))
+
+
+def _explaining(
+    plans: list[dict[str, Any]], wanted: Callable[[str], bool]
+) -> Callable[..., Any]:
+    """An execute wrapper that also runs ``wanted`` statements under EXPLAIN.
+
+    Each is run once more under EXPLAIN ANALYZE first, in a savepoint rolled
+    back, and its plan appended to ``plans``.
+    """
+
+    def explain(
+        execute: Callable[..., Any],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> Any:
+        if wanted(sql):
+            cursor = context["cursor"].cursor  # the driver's: no wrapper again
+            cursor.execute("SAVEPOINT explain_statement")
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+            plans.append(cursor.fetchone()[0][0]["Plan"])
+            cursor.execute("ROLLBACK TO SAVEPOINT explain_statement")
+        return execute(sql, params, many, context)
+
+    return explain
+
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's planner statistics"
+)
+
+
+@postgresql_only
+@pytest.mark.parametrize("analysed_empty", [False, True])
+def test_apply_does_work_linear_in_the_tasks_without_table_statistics(
+    delay: mock.Mock, analysed_empty: bool
+) -> None:
+    """The first tick of a farm just filled must not compare tasks pairwise.
+
+    Without statistics PostgreSQL guessed that "queued and unassigned" keeps
+    a handful of tasks and joined every one of them with every wanted one
+    (issue #8: seconds for 12,000 tasks and 500 agents, agents locked all
+    the while). The rows the claim's plan went through are counted.
+    """
+    version = JobTypeVersionFactory.create(max_batch=None)
+    make_job(frames=3000, jobtype_version=version)
+    AgentFactory.create_batch(100)
+    _forget_statistics("tasks", "jobs", "agents", analysed_empty=analysed_empty)
+    plan = run_tick(dry_run=True).planned
+    plans: list[dict[str, Any]] = []
+
+    with connection.execute_wrapper(
+        _explaining(plans, lambda sql: "UPDATE tasks SET agent_id" in sql)
+    ):
+        applied = apply_plan(plan)
+
+    assert len(applied) == 100
+    (claim,) = plans
+    # 3,000 runnable tasks and 100 wanted ones: a linear plan goes through
+    # some thousands of rows, a pairwise one through 300,000.
+    assert _rows_processed(claim) < 10 * (3000 + 100)
+
+
+@postgresql_only
+@pytest.mark.parametrize("analysed_empty", [False, True])
+def test_load_does_work_linear_in_the_tasks_without_table_statistics(
+    analysed_empty: bool,
+) -> None:
+    """The snapshot must not join every runnable task with every job.
+
+    Without statistics the runnable tasks' join with the jobs whose parents
+    are done became tasks x jobs x jobs (issue #8: 10 s for 12,000 tasks in
+    120 jobs). The rows the plans of all its queries went through are
+    counted.
+    """
+    for number in range(50):
+        make_job(f"job {number}", frames=60)
+    AgentFactory.create_batch(100)
+    _forget_statistics(
+        "tasks",
+        "jobs",
+        "agents",
+        "job_dependencies",
+        analysed_empty=analysed_empty,
+    )
+    plans: list[dict[str, Any]] = []
+
+    with connection.execute_wrapper(
+        _explaining(plans, lambda sql: sql.lstrip().upper().startswith("SELECT"))
+    ):
+        snapshot = load_snapshot()
+
+    assert sum(len(job.tasks) for job in snapshot.jobs) == 3000
+    assert len(plans) == SNAPSHOT_QUERIES
+    # 3,000 tasks, 50 jobs, 100 agents: linear plans go through some
+    # thousands of rows, tasks x jobs through 150,000 and more.
+    assert sum(_rows_processed(plan) for plan in plans) < 10 * (3000 + 50 + 100)
+
+
 def test_apply_rolls_back_a_chunk_whose_claim_came_out_partial(
     delay: mock.Mock,
     django_capture_on_commit_callbacks: Any,

@@ -555,29 +555,11 @@ class JobSerializer(serializers.Serializer):
 
 
 class TaskListSerializer(serializers.Serializer):
-    """One row of ``GET /jobs/<job>/tasks/``: a task or a row of `COLUMNS`.
+    """One row of ``GET /jobs/<job>/tasks/``.
 
-    A job may have 100,000 tasks; rows from ``values(*COLUMNS)`` cost a
-    fraction of model instances to read.
+    A job may have a million tasks: the list is streamed from plain rows
+    (`farm.api.streaming`), with the keys and values of these fields.
     """
-
-    COLUMNS = (
-        "id",
-        "job_id",
-        "agent_id",
-        "frame",
-        "tile",
-        "state",
-        "priority",
-        "hidden",
-        "attempts",
-        "failures",
-        "progress",
-        "last_error",
-        "time_submitted",
-        "time_started",
-        "time_finished",
-    )
 
     id = serializers.IntegerField(read_only=True)
     job_id = serializers.IntegerField(read_only=True)

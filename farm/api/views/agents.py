@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from django.http import FileResponse, HttpResponsePermanentRedirect
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
@@ -36,6 +37,12 @@ from farm.api.serializers.agents import (
     AgentTaskSerializer,
     AssignedTaskSerializer,
     TaskAssignmentSerializer,
+)
+from farm.api.streaming import (
+    PAGINATION_PARAMETERS,
+    PAGINATION_RESPONSE_HEADERS,
+    bad_pagination_response,
+    list_response,
 )
 from farm.filtersets import AgentFilterSet
 from farm.models import Agent, Task
@@ -126,14 +133,22 @@ class AgentViewSet(AgentFacingViewSet):
 
     @extend_schema(
         summary="List agents",
-        responses=AgentListSerializer(many=True),
+        parameters=[*PAGINATION_PARAMETERS, *PAGINATION_RESPONSE_HEADERS],
+        responses={
+            200: AgentListSerializer(many=True),
+            400: bad_pagination_response(),
+        },
     )
-    def list(self, request: Request) -> Response:
-        """Every agent (filtered by the query string): id, host, address, port."""
-        agents = self.filter_queryset(self.get_queryset()).only(
-            "id", "hostname", "port", "remote_ip"
+    def list(self, request: Request) -> HttpResponseBase:
+        """Every agent (filtered by the query string): id, host, address, port.
+
+        Streamed; ``?limit=N&offset=M`` for a part of the list.
+        """
+        # The model's order, made total so that parts of the list follow on.
+        agents = self.filter_queryset(self.get_queryset()).order_by(
+            "hostname", "port", "pk"
         )
-        return Response(AgentListSerializer(agents, many=True).data)
+        return list_response(request, agents, AgentListSerializer)
 
     @extend_schema(
         summary="Register an agent",

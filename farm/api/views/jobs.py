@@ -13,6 +13,7 @@ import uuid
 from typing import Any, cast
 
 from django.db.models import Prefetch, QuerySet
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -39,6 +40,12 @@ from farm.api.serializers.jobs import (
     TaskListSerializer,
     TaskSerializer,
     TaskUpdateSerializer,
+)
+from farm.api.streaming import (
+    PAGINATION_PARAMETERS,
+    PAGINATION_RESPONSE_HEADERS,
+    bad_pagination_response,
+    list_response,
 )
 from farm.api.views.base import ColumnTypesView, get_by_name_or_id
 from farm.choices import WorkState
@@ -166,11 +173,19 @@ class JobIndexView(APIView):
 
     permission_classes = [JobPermission]
 
-    @extend_schema(responses=JobListSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        """All jobs, in submission order, as ``[{"id", "title", "state"}]``."""
-        jobs = Job.objects.only("pk", "title", "state").order_by("pk")
-        return Response(JobListSerializer(jobs, many=True).data)
+    @extend_schema(
+        parameters=[*PAGINATION_PARAMETERS, *PAGINATION_RESPONSE_HEADERS],
+        responses={
+            200: JobListSerializer(many=True),
+            400: bad_pagination_response(),
+        },
+    )
+    def get(self, request: Request) -> HttpResponseBase:
+        """All jobs, in submission order, as ``[{"id", "title", "state"}]``.
+
+        Streamed; ``?limit=N&offset=M`` for a part of the list.
+        """
+        return list_response(request, Job.objects.order_by("pk"), JobListSerializer)
 
     @extend_schema(request=JobSubmissionSerializer, responses={201: JobSerializer})
     def post(self, request: Request) -> Response:
@@ -247,16 +262,22 @@ class JobTasksIndexView(APIView):
 
     permission_classes = [JobPermission]
 
-    @extend_schema(responses=TaskListSerializer(many=True))
-    def get(self, request: Request, job: str) -> Response:
-        """Every task of the job, in frame order."""
+    @extend_schema(
+        parameters=[*PAGINATION_PARAMETERS, *PAGINATION_RESPONSE_HEADERS],
+        responses={
+            200: TaskListSerializer(many=True),
+            400: bad_pagination_response(),
+        },
+    )
+    def get(self, request: Request, job: str) -> HttpResponseBase:
+        """Every task of the job, in frame order.
+
+        Streamed (a job may have a million tasks); ``?limit=N&offset=M`` for a
+        part of the list.
+        """
         instance = find_job(job, Job.objects.only("pk", "title"))
-        tasks = (
-            Task.objects.for_job(instance.pk)
-            .order_by("frame", "tile", "pk")
-            .values(*TaskListSerializer.COLUMNS)
-        )
-        return Response(TaskListSerializer(tasks, many=True).data)
+        tasks = Task.objects.for_job(instance.pk).order_by("frame", "tile", "pk")
+        return list_response(request, tasks, TaskListSerializer)
 
 
 @extend_schema(parameters=[JOB_PARAMETER, TASK_PARAMETER])

@@ -34,8 +34,14 @@ from farm.api.serializers.tasklogs import (
     TaskLogSerializer,
     TaskLogStateSerializer,
 )
+from farm.api.streaming import (
+    PAGINATION_PARAMETERS,
+    PAGINATION_RESPONSE_HEADERS,
+    bad_pagination_response,
+    list_response,
+)
 from farm.api.views.base import AnyAcceptNegotiation
-from farm.models import TaskTaskLogAssociation
+from farm.models import TaskLog, TaskTaskLogAssociation
 from farm.services.logs import (
     MAX_ATTEMPT,
     UploadTooLarge,
@@ -74,18 +80,23 @@ class TaskAttemptLogsView(APIView):
     serializer_class = TaskLogSerializer
 
     @extend_schema(
-        operation_id="tasklogs_list", responses=TaskLogListItemSerializer(many=True)
+        operation_id="tasklogs_list",
+        parameters=[*PAGINATION_PARAMETERS, *PAGINATION_RESPONSE_HEADERS],
+        responses={
+            200: TaskLogListItemSerializer(many=True),
+            400: bad_pagination_response(),
+        },
     )
-    def get(self, request: Request, **kwargs: str) -> Response:
-        """The logs registered for this attempt of the task."""
+    def get(self, request: Request, **kwargs: str) -> HttpResponseBase:
+        """The logs registered for this attempt of the task, oldest first.
+
+        Streamed; ``?limit=N&offset=M`` for a part of the list.
+        """
         task, attempt = find_task_attempt(**kwargs)
-        associations = (
-            TaskTaskLogAssociation.objects.filter(task=task, attempt=attempt)
-            .select_related("log")
-            .order_by("log__created_on", "log_id")
-        )
-        logs = [association.log for association in associations]
-        return Response(TaskLogListItemSerializer(logs, many=True).data)
+        logs = TaskLog.objects.filter(
+            task_associations__task=task, task_associations__attempt=attempt
+        ).order_by("created_on", "pk")
+        return list_response(request, logs, TaskLogListItemSerializer)
 
     @extend_schema(
         operation_id="tasklogs_register",

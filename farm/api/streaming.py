@@ -1,0 +1,432 @@
+"""Big lists as JSON streamed from the database, with pagination on request.
+
+A job may have a million tasks. Serialising them the usual way (a model
+instance or a dict per row, a serializer field call per value, the whole list
+and then the whole JSON text in memory) took 51 s and 2.1 GB of the web
+server's memory for one answer of 281 MB (issue #8). `list_response` streams
+the rows of a ``values_list`` query instead, read from the database in chunks
+(a server-side cursor on PostgreSQL) and written out as JSON a chunk at a
+time, so memory stays bounded whatever the list's length.
+
+The bytes are the same as `FarmJSONRenderer` would write for the serializer's
+answer: the keys, their order and each value come from the serializer's own
+fields (`RowFormat`), and each chunk is dumped with the renderer's options.
+Values a field would only copy (an int for an ``IntegerField``, a str for a
+``CharField``) are copied; the others go through fast equivalents of the
+fields' ``to_representation`` (UUIDs, frame numbers, ISO 8601 times), or
+through the field itself when there is none.
+
+Pagination is on request only, the default answer being the full list, as
+the original master returned it: ``?limit=N&offset=M`` answers that part of
+the list, still a JSON array, with its total length in ``X-Total-Count`` and
+the next part's URL in ``Link: <...>; rel="next"`` when there is more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from itertools import chain, islice
+from typing import Any
+
+from django.db import connections
+from django.db.models import CharField, FloatField, Func, QuerySet, Value
+from django.db.models.functions import Cast
+from django.http import StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils import timezone
+from django.utils.functional import cached_property
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.utils.encoders import JSONEncoder
+
+from farm.api.fields import LegacyChoiceField
+from farm.api.serializers.jobs import AlwaysNullField, FrameNumberField
+from farm.validators import parse_id
+
+__all__ = [
+    "CHUNK_ROWS",
+    "PAGINATION_PARAMETERS",
+    "PAGINATION_RESPONSE_HEADERS",
+    "Page",
+    "RowFormat",
+    "StreamingJSONResponse",
+    "bad_pagination_response",
+    "json_array_chunks",
+    "list_response",
+    "requested_page",
+]
+
+#: Rows read from the database and dumped to JSON at a time.
+CHUNK_ROWS = 2000
+
+PAGINATION_PARAMETERS = [
+    OpenApiParameter(
+        "limit",
+        int,
+        OpenApiParameter.QUERY,
+        description=(
+            "Answer at most this many rows (1 or more). Without ``limit`` and "
+            "``offset``, the whole list."
+        ),
+    ),
+    OpenApiParameter(
+        "offset",
+        int,
+        OpenApiParameter.QUERY,
+        description="Skip this many rows first (0 or more; default 0).",
+    ),
+]
+PAGINATION_RESPONSE_HEADERS = [
+    OpenApiParameter(
+        "X-Total-Count",
+        int,
+        OpenApiParameter.HEADER,
+        description="With ``limit`` or ``offset``: the length of the whole list.",
+        response=[200],
+    ),
+    OpenApiParameter(
+        "Link",
+        str,
+        OpenApiParameter.HEADER,
+        description=(
+            'With ``limit``, when more rows follow: ``<URL>; rel="next"``, the '
+            "URL of the next part."
+        ),
+        response=[200],
+    ),
+]
+
+
+def bad_pagination_response() -> OpenApiResponse:
+    """The documented 400 of a bad ``limit``, ``offset`` (or filter)."""
+    return OpenApiResponse(description='{"error": "..."}: a bad query parameter')
+
+
+# --- pagination ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """The part of a list a request asked for: ``offset`` rows on, ``limit`` rows."""
+
+    offset: int
+    limit: int | None
+
+
+def _query_int(request: Request, name: str, minimum: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    number = parse_id(raw)
+    if number is None or number < minimum:
+        raise ValidationError(
+            {name: f"must be an integer of at least {minimum}, not {raw!r}"}
+        )
+    return number
+
+
+def requested_page(request: Request) -> Page | None:
+    """``?limit=N&offset=M`` of the request, or None for the whole list.
+
+    400 (a JSON error naming the parameter) for a limit that is not a
+    positive integer or an offset that is not a non-negative one.
+    """
+    limit = _query_int(request, "limit", 1)
+    offset = _query_int(request, "offset", 0)
+    if limit is None and offset is None:
+        return None
+    return Page(offset=offset or 0, limit=limit)
+
+
+def _next_url(request: Request, page: Page) -> str:
+    """The request's URL, query included, asking for the part after ``page``."""
+    assert page.limit is not None
+    query = request.query_params.copy()
+    query["offset"] = str(page.offset + page.limit)
+    query["limit"] = str(page.limit)
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+
+# --- rows ------------------------------------------------------------------------
+
+
+class _UTCText(Func):
+    """A timestamp as text in UTC, read without making a datetime of it.
+
+    PostgreSQL: ``YYYY-MM-DDTHH:MM:SS.ffffff``; SQLite gives the text it
+    stores, ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC. `_ISO_FROM_TEXT`
+    finishes each as ``serializers.DateTimeField`` writes a UTC time.
+    """
+
+    output_field = CharField()
+
+    def as_postgresql(
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, Any]:
+        """``to_char`` of the time in UTC."""
+        template = (
+            "to_char(%(expressions)s AT TIME ZONE 'UTC',"
+            " 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, Any]:
+        """The stored text as it is (an expression: the driver then leaves it)."""
+        template = "(%(expressions)s || '')"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+class _AsFloat(Cast):
+    """A number column cast to a float, left as the driver reads it (a float).
+
+    ``Cast`` would also convert each value with ``float()`` in Python.
+    """
+
+    def __init__(self, expression: Any) -> None:
+        super().__init__(expression, FloatField())
+
+    @cached_property
+    def convert_value(self) -> Callable[..., Any]:
+        """No conversion per value."""
+        return self._convert_value_noop  # type: ignore[attr-defined]
+
+
+def _iso_from_postgresql(text: str) -> str:
+    return (text[:-7] if text.endswith(".000000") else text) + "Z"
+
+
+def _iso_from_sqlite(text: str) -> str:
+    return text.replace(" ", "T") + "Z"
+
+
+_ISO_FROM_TEXT = {"postgresql": _iso_from_postgresql, "sqlite": _iso_from_sqlite}
+
+
+def _iso_datetime(zone: tzinfo) -> Callable[[datetime], str]:
+    """`serializers.DateTimeField` with the ISO 8601 format, in ``zone``."""
+
+    def convert(value: datetime) -> str:
+        if timezone.is_aware(value):
+            value = value.astimezone(zone)
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return convert
+
+
+#: Fields whose representation of a value the driver gives is the value.
+_AS_READ = (
+    serializers.IntegerField,
+    serializers.CharField,
+    serializers.BooleanField,
+    serializers.FloatField,
+    LegacyChoiceField,
+)
+
+
+def _column(
+    field: serializers.Field, source: str, vendor: str
+) -> tuple[Any, Callable[[Any], Any] | None]:
+    """What to read for ``field`` and how to convert it (None: as read).
+
+    Fast equivalents of ``field.to_representation``, down to the byte, for
+    exact field classes (a subclass may represent values its own way); the
+    method itself for the others. Frame numbers are read as floats and UTC
+    times as text, which the drivers give faster than decimals and datetimes.
+    """
+    kind = type(field)
+    if kind in _AS_READ:
+        return source, None
+    if kind is FrameNumberField:
+        return _AsFloat(source), None
+    if kind is serializers.UUIDField and getattr(field, "uuid_format", "") == (
+        "hex_verbose"
+    ):
+        return source, str
+    if (
+        kind is serializers.DateTimeField
+        and getattr(field, "format", api_settings.DATETIME_FORMAT)
+        == api_settings.DATETIME_FORMAT
+        == "iso-8601"
+        and getattr(field, "timezone", None) is None
+    ):
+        if timezone.get_current_timezone_name() == "UTC" and vendor in _ISO_FROM_TEXT:
+            return _UTCText(source), _ISO_FROM_TEXT[vendor]
+        return source, _iso_datetime(timezone.get_current_timezone())
+    return source, field.to_representation
+
+
+class RowFormat:
+    """A list serializer's rows, from ``values_list`` tuples instead of objects.
+
+    Built once per answer from the serializer's fields: the keys in their
+    order, what each reads (its ``source``, cast where that is faster;
+    nothing for `AlwaysNullField`) and how its values are converted
+    (`_column`). ``None`` stays ``None``, as in a serializer. Only plain
+    fields are supported: a nested serializer, a method field or a relation
+    raises ``TypeError``.
+    """
+
+    def __init__(
+        self, serializer_class: type[serializers.BaseSerializer], *, vendor: str
+    ) -> None:
+        serializer = serializer_class()
+        keys: list[str] = []
+        columns: list[Any] = []
+        fixes: list[tuple[str, Callable[[Any], Any]]] = []
+        for name, field in serializer.fields.items():  # type: ignore[attr-defined]
+            if field.write_only:
+                continue
+            if isinstance(
+                field,
+                serializers.BaseSerializer
+                | serializers.SerializerMethodField
+                | serializers.RelatedField
+                | serializers.ManyRelatedField,
+            ):
+                raise TypeError(f"{serializer_class.__name__}.{name} is not plain")
+            if isinstance(field, AlwaysNullField):
+                # A constant without a type's conversion per value.
+                column, convert = Value(None, output_field=CharField()), None
+            else:
+                column, convert = _column(field, "__".join(field.source_attrs), vendor)
+            keys.append(name)
+            columns.append(column)
+            if convert is not None:
+                fixes.append((name, convert))
+        self.keys = tuple(keys)
+        self.columns = tuple(columns)
+        self._fixes = tuple(fixes)
+
+    def rows(self, values: Iterable[tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
+        """One dict per ``values_list(*self.columns)`` tuple."""
+        keys, fixes = self.keys, self._fixes
+        for row in values:
+            item = dict(zip(keys, row, strict=True))
+            for key, convert in fixes:
+                value = item[key]
+                if value is not None:
+                    item[key] = convert(value)
+            yield item
+
+    def queryset_rows(
+        self, queryset: QuerySet[Any], page: Page | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of ``queryset`` (of its ``page``), read `CHUNK_ROWS` at a time."""
+        values = queryset.values_list(*self.columns)
+        if page is not None:
+            end = None if page.limit is None else page.offset + page.limit
+            values = values[page.offset : end]
+        return self.rows(values.iterator(chunk_size=CHUNK_ROWS))
+
+
+# --- JSON ------------------------------------------------------------------------
+
+
+def json_array_chunks(
+    rows: Iterable[dict[str, Any]],
+    *,
+    renderer: JSONRenderer,
+    indent: int | None,
+    chunk_rows: int | None = None,
+) -> Iterator[bytes]:
+    """The JSON array of ``rows``, chunk by chunk, as ``renderer`` writes a list.
+
+    Each chunk of rows is dumped as a list with the renderer's options and
+    spliced into the whole: with ``indent``, ``[\\n    {...},\\n    {...}\\n]``;
+    without, ``[{...},{...}]``; ``[]`` when empty. Chunks of `CHUNK_ROWS`
+    rows unless ``chunk_rows``.
+    """
+    size = CHUNK_ROWS if chunk_rows is None else chunk_rows
+    if indent is None:
+        separators = (",", ":") if renderer.compact else (", ", ": ")
+    else:
+        separators = (",", ": ")
+    options: dict[str, Any] = {
+        "cls": JSONEncoder,
+        "indent": indent,
+        "ensure_ascii": renderer.ensure_ascii,
+        "allow_nan": not renderer.strict,
+        "separators": separators,
+    }
+    # Between the rows of a list: "," and, pretty, the newline and indent
+    # that come with the next row.
+    tail = 1 if indent is None else 2  # "]" or "\n]"
+    iterator = iter(rows)
+    yield b"["
+    first = True
+    while chunk := list(islice(iterator, size)):
+        text = json.dumps(chunk, **options)[1:-tail]
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        yield (text if first else separators[0] + text).encode()
+        first = False
+    yield b"]" if first or indent is None else b"\n]"
+
+
+class StreamingJSONResponse(StreamingHttpResponse):
+    """A streamed JSON answer whose ``content`` can still be read whole.
+
+    Reading ``content`` or ``text`` consumes the stream (once; the bytes are
+    kept): for tests and for code that needs the whole body. The server itself sends
+    the chunks as they come.
+    """
+
+    _consumed: bytes | None = None
+
+    @property
+    def content(self) -> bytes:  # type: ignore[override]
+        """The whole body."""
+        if self._consumed is None:
+            self._consumed = b"".join(self.streaming_content)  # type: ignore[arg-type]
+        return self._consumed
+
+    @property
+    def text(self) -> str:  # type: ignore[override]
+        """The whole body, decoded."""
+        return self.content.decode(self.charset or "utf-8")
+
+
+def list_response(
+    request: Request,
+    queryset: QuerySet[Any],
+    serializer_class: type[serializers.BaseSerializer],
+) -> HttpResponseBase:
+    """The rows of ``queryset`` as ``serializer_class`` shows them, streamed.
+
+    ``queryset`` must be ordered. With ``?limit``/``?offset`` (`requested_page`)
+    only that part, with ``X-Total-Count`` and, when more follows, a ``Link``
+    to the next part. The browsable API (HTML) gets a plain `Response`.
+    """
+    page = requested_page(request)
+    headers: dict[str, str] = {}
+    if page is not None:
+        total = queryset.count()
+        headers["X-Total-Count"] = str(total)
+        if page.limit is not None and page.offset + page.limit < total:
+            headers["Link"] = f'<{_next_url(request, page)}>; rel="next"'
+    row_format = RowFormat(serializer_class, vendor=connections[queryset.db].vendor)
+    rows = row_format.queryset_rows(queryset, page)
+    # The first chunk is read now: a failing query is then answered as an
+    # error, not as a list cut short after its status was sent.
+    first = list(islice(rows, CHUNK_ROWS))
+    renderer = getattr(request, "accepted_renderer", None)
+    if not isinstance(renderer, JSONRenderer):
+        return Response([*first, *rows], headers=headers)
+    indent = renderer.get_indent(request.accepted_media_type, {})
+    response = StreamingJSONResponse(
+        json_array_chunks(chain(first, rows), renderer=renderer, indent=indent),
+        content_type=renderer.media_type,
+    )
+    for name, value in headers.items():
+        response[name] = value
+    return response
