@@ -72,7 +72,13 @@ def _fresh_request_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
 def database_down() -> Iterator[None]:
     """Every query fails as with a stopped PostgreSQL."""
     error = OperationalError("connection failed: Connection refused")
-    with mock.patch.object(connections["default"], "cursor", side_effect=error):
+    connection = connections["default"]
+    # Streamed lists read through chunked_cursor (a server-side cursor on
+    # PostgreSQL), everything else through cursor.
+    with (
+        mock.patch.object(connection, "cursor", side_effect=error),
+        mock.patch.object(connection, "chunked_cursor", side_effect=error),
+    ):
         yield
 
 

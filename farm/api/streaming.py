@@ -48,8 +48,9 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.encoders import JSONEncoder
 
 from farm.api.fields import LegacyChoiceField
+from farm.api.schema import ErrorSerializer
 from farm.api.serializers.jobs import AlwaysNullField, FrameNumberField
-from farm.validators import parse_id
+from farm.validators import MAX_ID_DIGITS, parse_id
 
 __all__ = [
     "CHUNK_ROWS",
@@ -70,7 +71,7 @@ CHUNK_ROWS = 2000
 PAGINATION_PARAMETERS = [
     OpenApiParameter(
         "limit",
-        int,
+        {"type": "integer", "minimum": 1, "maximum": 10**MAX_ID_DIGITS - 1},
         OpenApiParameter.QUERY,
         description=(
             "Answer at most this many rows (1 or more). Without ``limit`` and "
@@ -79,7 +80,7 @@ PAGINATION_PARAMETERS = [
     ),
     OpenApiParameter(
         "offset",
-        int,
+        {"type": "integer", "minimum": 0, "maximum": 10**MAX_ID_DIGITS - 1},
         OpenApiParameter.QUERY,
         description="Skip this many rows first (0 or more; default 0).",
     ),
@@ -107,7 +108,9 @@ PAGINATION_RESPONSE_HEADERS = [
 
 def bad_pagination_response() -> OpenApiResponse:
     """The documented 400 of a bad ``limit``, ``offset`` (or filter)."""
-    return OpenApiResponse(description='{"error": "..."}: a bad query parameter')
+    return OpenApiResponse(
+        response=ErrorSerializer, description="A bad query parameter."
+    )
 
 
 # --- pagination ----------------------------------------------------------------
