@@ -19,8 +19,8 @@ of tasks with jobs or with the plan that a guess could turn into a product).
 Measured with ``benchmarks/tick.py`` on PostgreSQL: a 5,000 agent farm with
 100,000 queued tasks ticks in 0.77 s best, 0.93 s median (target: 1 s), in
 51 statements; the first tick of a fresh farm of 500 agents and 12,000 new
-tasks (``tick.py fresh``) in 0.16 to 0.22 s (17 s before, tables analysed
-empty), 0.3 to 0.6 s with four schedulers at once.
+tasks (``tick.py fresh``) in 0.08 to 0.2 s (8 to 17 s before, with tables
+analysed while empty), 0.2 to 0.6 s with four schedulers at once.
 """
 
 from __future__ import annotations

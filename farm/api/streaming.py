@@ -362,9 +362,8 @@ def json_array_chunks(
         "allow_nan": not renderer.strict,
         "separators": separators,
     }
-    # Between the rows of a list: "," and, pretty, the newline and indent
-    # that come with the next row.
-    tail = 1 if indent is None else 2  # "]" or "\n]"
+    # A chunk dumped as a list ends with "]", or "\n]" when indented.
+    tail = 1 if indent is None else 2
     iterator = iter(rows)
     yield b"["
     first = True
@@ -380,8 +379,8 @@ class StreamingJSONResponse(StreamingHttpResponse):
     """A streamed JSON answer whose ``content`` can still be read whole.
 
     Reading ``content`` or ``text`` consumes the stream (once; the bytes are
-    kept): for tests and for code that needs the whole body. The server itself sends
-    the chunks as they come.
+    kept): for tests and for code that needs the whole body. The server
+    itself sends the chunks as they come.
     """
 
     _consumed: bytes | None = None
