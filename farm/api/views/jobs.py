@@ -269,6 +269,8 @@ class SingleTaskView(APIView):
     """
 
     permission_classes = [TaskReportPermission]
+    # Every change checks the task's owner (check_object_permissions).
+    checks_task_owner = True
 
     @extend_schema(responses=TaskSerializer)
     def get(self, request: Request, job: str, task_id: str) -> Response:
@@ -313,6 +315,8 @@ class TaskFailedOnAgentsIndexView(APIView):
     """``/jobs/<job>/tasks/<task_id>/failed_on_agents/`` (agent-protocol R12)."""
 
     permission_classes = [TaskReportPermission]
+    # Every change checks the task's owner (check_object_permissions).
+    checks_task_owner = True
 
     @extend_schema(responses=AgentBriefSerializer(many=True))
     def get(self, request: Request, job: str, task_id: str) -> Response:
