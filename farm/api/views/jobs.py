@@ -40,7 +40,7 @@ from farm.api.serializers.jobs import (
     TaskSerializer,
     TaskUpdateSerializer,
 )
-from farm.api.views.base import ColumnTypesView, get_by_name_or_id
+from farm.api.views.base import ColumnTypesView
 from farm.choices import WorkState
 from farm.models import (
     Agent,
@@ -50,6 +50,7 @@ from farm.models import (
     JobTagRequirement,
     Task,
 )
+from farm.models.jobs import JobQuerySet
 from farm.services.jobs import mark_jobs_for_deletion
 from farm.services.submission import (
     add_notified_user,
@@ -107,12 +108,12 @@ def job_detail_queryset() -> QuerySet[Job]:
 
 
 def find_job(value: str, queryset: QuerySet[Job] | None = None) -> Job:
-    """The job whose id or title is ``value``, or 404."""
-    if queryset is None:
-        queryset = Job.objects.all()
-    return cast(
-        Job, get_by_name_or_id(queryset, value, name_field="title", label="job")
-    )
+    """The job whose id or title is ``value``, or 404 (`JobQuerySet.by_id_or_title`)."""
+    jobs = cast(JobQuerySet, Job.objects.all() if queryset is None else queryset)
+    try:
+        return jobs.by_id_or_title(value)
+    except Job.DoesNotExist as error:
+        raise NotFound(str(error)) from None
 
 
 def job_detail(pk: int) -> dict[str, Any]:
