@@ -123,7 +123,43 @@ def check_production_settings(**kwargs: Any) -> list[CheckMessage]:
                 id="farm.W004",
             )
         )
+    broad = broad_agent_networks()
+    if broad:
+        messages.append(
+            Warning(
+                f"agent_networks holds the shipped default's whole private "
+                f"range(s) {', '.join(broad)}: any host there may speak for "
+                f"any agent and report on any task",
+                hint="Narrow agent_networks (PYFARM_AGENT_NETWORKS) to the "
+                "render nodes' networks.",
+                id="farm.W005",
+            )
+        )
     return messages
+
+
+def broad_agent_networks() -> list[str]:
+    """The shipped default's private ranges that ``agent_networks`` wholly holds.
+
+    Loopback is left out (``allow_agents_from_loopback``, farm.W003, is the
+    key about local agents). None when ``agent_networks`` is invalid (farm.E004
+    says so).
+    """
+    import netaddr
+
+    from farm.api.client_address import configured_networks
+
+    try:
+        configured = configured_networks("agent_networks")
+    except ImproperlyConfigured:
+        return []
+    shipped = load_config(environ={})["agent_networks"]
+    return [
+        network
+        for network in shipped
+        if not netaddr.IPNetwork(network).is_loopback()
+        and netaddr.IPSet([network]).issubset(configured)
+    ]
 
 
 #: Configuration keys that list networks (CIDRs or single addresses).

@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.response import Response
+
+from farm.api.paths import is_api_path
 
 logger = logging.getLogger(__name__)
 _Response = TypeVar("_Response", bound=HttpResponse)
@@ -223,10 +224,6 @@ def shared_log_filter() -> OutageLogFilter:
 _request_throttle = Throttle()
 
 
-def _is_api(request: HttpRequest) -> bool:
-    return request.path.lstrip("/").startswith(settings.API_PREFIX)
-
-
 def report_database_outage(error: BaseException) -> None:
     """Log one line per kind of database error and interval (no traceback)."""
     repeated = _request_throttle.admit(("database", type(error)))
@@ -247,7 +244,7 @@ def mark_logged(response: _Response) -> _Response:
 def database_unavailable(request: HttpRequest, error: BaseException) -> HttpResponse:
     """503 with ``Retry-After``: JSON under the API, a plain page elsewhere."""
     report_database_outage(error)
-    if _is_api(request):
+    if is_api_path(request.path):
         response: HttpResponse = JsonResponse(
             {"error": DATABASE_UNAVAILABLE}, status=503
         )

@@ -14,7 +14,7 @@ from farm.api.exceptions import (
     json_permission_denied,
     json_server_error,
 )
-from farm.api.middleware import is_api_path
+from farm.api.paths import is_api_path
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False), name="index"),

@@ -30,6 +30,7 @@ PRODUCTION_ENVIRONMENT = {
     "PYFARM_HSTS_PRELOAD": "true",
     "PYFARM_SECURE_COOKIES": "true",
     "PYFARM_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+    "PYFARM_AGENT_NETWORKS": "10.20.0.0/16",
 }
 
 #: drf-spectacular's schema warnings (drf_spectacular.W001/W002) are the
@@ -153,6 +154,32 @@ def test_allowed_hosts_must_name_a_host(value: list[str]) -> None:
         as_host_names("allowed_hosts", value)
 
 
+def _deploy_warnings() -> set[str]:
+    from farm.checks import check_production_settings
+
+    return {str(message.id) for message in check_production_settings()}
+
+
+def test_the_shipped_agent_networks_are_a_deploy_warning(farm_config) -> None:
+    farm_config(agent_networks=load_config(environ={})["agent_networks"])
+
+    assert "farm.W005" in _deploy_warnings()
+
+
+def test_agent_networks_narrowed_to_the_render_nodes_pass(farm_config) -> None:
+    farm_config(agent_networks=["10.20.0.0/16", "192.168.7.0/24", "127.0.0.0/8"])
+
+    assert "farm.W005" not in _deploy_warnings()
+
+
+def test_agent_networks_wider_than_a_private_range_name_it(farm_config) -> None:
+    from farm.checks import broad_agent_networks
+
+    farm_config(agent_networks=["0.0.0.0/0"])
+
+    assert broad_agent_networks() == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+
+
 @pytest.mark.slow
 def test_check_deploy_is_clean_with_the_production_keys() -> None:
     ids, output = _check_deploy(**PRODUCTION_ENVIRONMENT)
@@ -172,6 +199,7 @@ def test_check_deploy_names_each_production_key_left_unset() -> None:
         "security.W009",  # secret_key, too short
         "farm.W001",  # secret_key, the shipped one
         "farm.W004",  # allowed_hosts
+        "farm.W005",  # agent_networks, all private ranges
     } <= ids, output
     # Debug is off by default.
     assert "security.W018" not in ids

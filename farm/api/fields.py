@@ -199,3 +199,28 @@ class StrictUUIDField(serializers.UUIDField):
         if not isinstance(data, str):
             self.fail("invalid", value=data)
         return super().to_internal_value(data)
+
+
+def scheduling_fields() -> tuple[
+    StrictIntegerField, StrictIntegerField, StrictIntegerField, StrictIntegerField
+]:
+    """New ``priority``, ``weight``, ``minimum_agents``, ``maximum_agents`` fields.
+
+    What jobs and job queues alike give the scheduler, all optional (the
+    agents' bounds may be null). A serializer unpacks them where it lists
+    them, which keeps its order of fields::
+
+        priority, weight, minimum_agents, maximum_agents = scheduling_fields()
+    """
+    return (
+        StrictIntegerField(
+            required=False, bounds=("queue_min_priority", "queue_max_priority")
+        ),
+        StrictIntegerField(required=False, bounds=POSITIVE_INTEGER_RANGE),
+        StrictIntegerField(
+            required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
+        ),
+        StrictIntegerField(
+            required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
+        ),
+    )

@@ -5,17 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
+from farm.api.paths import is_api_path
+
 # Control characters (C0 and DEL): never part of a URL of the site.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def is_api_path(path: str) -> bool:
-    """Whether ``path`` (a request's path) is under the API's prefix."""
-    return path.lstrip("/").startswith(settings.API_PREFIX)
 
 
 def nul_error(request: HttpRequest) -> str | None:

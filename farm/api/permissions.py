@@ -99,6 +99,8 @@ class FarmPermission(BasePermission):
 class AgentPermission(BasePermission):
     """Agent-facing endpoints: the agent networks; users read, admins change."""
 
+    #: The agent calls these without credentials (the schema says so).
+    agent_facing = True
     message = "requests must come from an agent network or an authenticated user"
 
     def has_permission(self, request: Request, view: APIView) -> bool:
@@ -119,14 +121,33 @@ class TaskReportPermission(BasePermission):
     """Task reports: the agent networks, admins, and the owner of the task's job.
 
     A view checks the object (a task, or a task's log row) with
-    ``check_object_permissions`` before it changes anything.
+    ``check_object_permissions`` before it changes anything, and says so with
+    ``checks_task_owner = True``: a plain user's change reaches only views
+    that do (fail closed, should a method forget the check).
     """
 
+    #: The agent calls these without credentials (the schema says so).
+    agent_facing = True
     message = "requests must come from an agent network or an authenticated user"
+    OWNER_ONLY = (
+        "only agents (from the agent networks), farm admins and the job's "
+        "owner may report on its tasks"
+    )
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        """The agent networks, or any user (the object decides changes)."""
-        return _is_open(request) or _is_user(request)
+        """The agent networks, admins; users read, and change where the view checks.
+
+        A plain user's change passes only to views with ``checks_task_owner``
+        (they check the task's owner, `has_object_permission`).
+        """
+        if _is_open(request):
+            return True
+        if not _is_user(request):
+            return False
+        if request.method in SAFE_METHODS or is_farm_admin(request.user):
+            return True
+        self.message = self.OWNER_ONLY
+        return bool(getattr(view, "checks_task_owner", False))
 
     def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
         """Reads for all; changes for agents, admins and the job's owner."""
@@ -134,10 +155,7 @@ class TaskReportPermission(BasePermission):
             return True
         if is_farm_admin(request.user):
             return True
-        self.message = (
-            "only agents (from the agent networks), farm admins and the job's "
-            "owner may report on its tasks"
-        )
+        self.message = self.OWNER_ONLY
         owner_id = job_owner_id(obj)
         return owner_id is not None and owner_id == request.user.pk
 

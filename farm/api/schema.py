@@ -36,7 +36,6 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from farm.api.permissions import AgentPermission
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.choices import AgentState, WorkState
 from farm.validators import MAX_ID_DIGITS
@@ -142,7 +141,7 @@ class FarmAutoSchema(AutoSchema):
         """Agent-facing operations need no credentials from the agent networks."""
         auths: list[dict[str, Any]] = super().get_auth()
         agent_facing = any(
-            isinstance(permission, AgentPermission)
+            getattr(permission, "agent_facing", False)
             for permission in self.view.get_permissions()
         )
         if agent_facing and {} not in auths:

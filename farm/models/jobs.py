@@ -11,7 +11,7 @@ from django.db import models
 
 from farm.choices import ACTIVE_WORK_STATES, TERMINAL_WORK_STATES, WorkState
 from farm.models.jobtypes import SoftwareRequirementBase
-from farm.validators import job_size_error, length_error, priority_error
+from farm.validators import job_size_error, length_error, parse_id, priority_error
 from pyfarm_site.conf import (
     default_job_batch,
     default_job_cpus,
@@ -72,6 +72,23 @@ class JobQuerySet(models.QuerySet["Job"]):
     to run from several processes at once and cost the same for one job or
     thousands.
     """
+
+    def by_id_or_title(self, value: str) -> Job:
+        """The job whose id (when ``value`` is a number) or else title is ``value``.
+
+        The API's URLs take either (``/jobs/12``, ``/jobs/shot%20010``): a
+        number is tried as an id first, then as a title. Raises
+        ``Job.DoesNotExist`` when neither is found.
+        """
+        job = None
+        pk = parse_id(value)
+        if pk is not None:
+            job = self.filter(pk=pk).first()
+        if job is None:
+            job = self.filter(title=value).first()
+        if job is None:
+            raise self.model.DoesNotExist(f"job {value!r} not found")
+        return job
 
     def visible(self) -> JobQuerySet:
         """Jobs shown in lists: not hidden and not being deleted."""

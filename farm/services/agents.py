@@ -379,13 +379,15 @@ def assign_task_to_agent(*, agent: Agent, task: Task) -> bool:
 
 # --- agent update packages ------------------------------------------------------
 
-# A version is one path component: no separators, no "..", no leading dot.
-_UPDATE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
+#: What an agent update's version may be (the API's schema states it too):
+#: one path component, no separators, no "..", no leading dot.
+UPDATE_VERSION_PATTERN = r"^(?!.*\.\.)[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$"
+_UPDATE_VERSION = re.compile(UPDATE_VERSION_PATTERN)
 
 
 def agent_update_filename(version: str) -> str:
     """The package's file name; ValidationError for versions unfit for a path."""
-    if ".." in version or not _UPDATE_VERSION.fullmatch(version):
+    if not _UPDATE_VERSION.fullmatch(version):
         raise ValidationError(
             {
                 "version": (

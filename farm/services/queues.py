@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from farm.choices import WorkState
 from farm.models import Job, JobGroup, JobQueue, JobType
 from farm.services.errors import ConflictError
+from farm.services.owners import refuse_other_owner
+from farm.services.references import find_users
 from farm.validators import parse_id
 from pyfarm_site.conf import farm_config
 
@@ -29,7 +30,6 @@ __all__ = [
     "jobgroup_jobs",
     "jobgroups",
     "queues",
-    "resolve_user",
     "update_jobgroup",
     "update_queue",
 ]
@@ -159,25 +159,16 @@ def jobgroups() -> QuerySet[JobGroup]:
     return JobGroup.objects.select_related("user", "main_jobtype")
 
 
-def resolve_user(username: str) -> Any:
-    """The user named ``username``, created when ``autocreate_users`` allows.
+def _find_owner(username: str | None) -> Any:
+    """The user named ``username`` (None for none), created when configured."""
+    if username is None:
+        return None
+    autocreate = bool(farm_config("autocreate_users"))
+    return find_users(usernames=[username], autocreate=autocreate)[username]
 
-    Raises the user model's DoesNotExist otherwise.
-    """
-    user_model = get_user_model()
-    user = user_model.objects.filter(username=username).first()
-    if user is not None:
-        return user
-    if not farm_config("autocreate_users"):
-        raise user_model.DoesNotExist(f"user {username!r} not found")
-    template = farm_config("autocreate_user_email")
-    user = user_model(
-        username=username, email=template.format(username=username) if template else ""
-    )
-    user.set_unusable_password()
-    user.full_clean()
-    user.save()
-    return user
+
+#: A group's owner named by a user who is no farm admin (`refuse_other_owner`).
+OTHER_OWNER_REFUSAL = "only farm admins may make another user the owner"
 
 
 def _resolve_jobtype(name: str) -> JobType:
@@ -187,31 +178,43 @@ def _resolve_jobtype(name: str) -> JobType:
     return jobtype
 
 
-def create_jobgroup(*, title: str, main_jobtype: str, user: str | None) -> JobGroup:
+def create_jobgroup(
+    *, title: str, main_jobtype: str, user: str | None, created_by: Any = None
+) -> JobGroup:
     """Create a group; ``main_jobtype`` and ``user`` are a job type and user name.
 
     Raises DoesNotExist for an unknown job type or user (unknown users are
-    created when ``autocreate_users`` is on) and ValidationError.
+    created when ``autocreate_users`` is on) and ValidationError. A
+    ``created_by`` who is not a farm admin may name only themselves as
+    ``user`` (PermissionDenied, before anything is looked up).
     """
+    refuse_other_owner(user, created_by, refusal=OTHER_OWNER_REFUSAL)
     with transaction.atomic():
         group = JobGroup(
             title=title,
             main_jobtype=_resolve_jobtype(main_jobtype),
-            user=resolve_user(user) if user is not None else None,
+            user=_find_owner(user),
         )
         group.full_clean()
         group.save()
     return group
 
 
-def update_jobgroup(*, group: JobGroup, **changes: Any) -> JobGroup:
-    """Change the ``title``, ``user`` (a name) or ``main_jobtype`` (a name)."""
+def update_jobgroup(
+    *, group: JobGroup, changed_by: Any = None, **changes: Any
+) -> JobGroup:
+    """Change the ``title``, ``user`` (a name) or ``main_jobtype`` (a name).
+
+    A ``changed_by`` who is not a farm admin may set ``user`` to themselves
+    only (PermissionDenied).
+    """
+    if "user" in changes:
+        refuse_other_owner(changes["user"], changed_by, refusal=OTHER_OWNER_REFUSAL)
     with transaction.atomic():
         if "title" in changes:
             group.title = changes["title"]
         if "user" in changes:
-            name = changes["user"]
-            group.user = resolve_user(name) if name is not None else None
+            group.user = _find_owner(changes["user"])
         if "main_jobtype" in changes:
             group.main_jobtype = _resolve_jobtype(changes["main_jobtype"])
         group.full_clean()

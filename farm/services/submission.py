@@ -30,6 +30,7 @@ from farm.services.jobs import (
     pause_jobs,
     unpause_jobs,
 )
+from farm.services.owners import acts_for_others, refuse_other_owner
 from farm.services.references import (
     NotifiedUserSpec,
     SoftwareRequirementSpec,
@@ -49,22 +50,13 @@ from farm.validators import job_size_error
 from pyfarm_site.conf import farm_config
 
 
-def acts_for_others(user: Any) -> bool:
-    """Whether ``user`` may act in other users' names: a farm admin, or nobody.
-
-    No user means the caller is the farm itself (a command, the admin site's
-    own checks, ``login_disabled`` without an admin): trusted code.
-    """
-    return user is None or bool(getattr(user, "is_farm_admin", False))
-
-
 def _refuse_other_owner(username: str | None, user: Any, *, what: str) -> None:
     """PermissionDenied when ``user`` names another owner than themselves."""
-    if user is None or username == user.get_username() or acts_for_others(user):
-        return
-    raise PermissionDenied(
-        f"only farm admins may {what} another user ({username!r}); "
-        f"leave user out or name yourself ({user.get_username()!r})"
+    refuse_other_owner(
+        username,
+        user,
+        refusal=f"only farm admins may {what} another user ({{username!r}}); "
+        "leave user out or name yourself ({own!r})",
     )
 
 

@@ -346,3 +346,24 @@ def test_download_needs_an_agent_network_or_a_user(
 def test_users_may_download_packages(admin_api_client, api_client, updates_dir) -> None:
     _upload(admin_api_client, "1.2.3")
     assert api_client.get(f"{ENDPOINT}1.2.3").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["1.0", "0.8.6+local", "a_b-c", "1..0", ".hidden", "a/b", "", "x" * 65, "1.0\n"],
+)
+def test_the_schema_states_the_versions_the_service_accepts(version: str) -> None:
+    import re
+
+    from django.core.exceptions import ValidationError
+
+    from farm.api.views.agents import UPDATE_VERSION_PARAMETER
+    from farm.services.agents import UPDATE_VERSION_PATTERN, agent_update_filename
+
+    assert UPDATE_VERSION_PARAMETER.pattern == UPDATE_VERSION_PATTERN
+    try:
+        agent_update_filename(version)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == bool(re.fullmatch(UPDATE_VERSION_PATTERN, version))

@@ -216,6 +216,32 @@ def test_agent_facing_operations_need_no_credentials(schema) -> None:
     assert {} not in _operation(schema, "jobs_create")["security"]
 
 
+def _path_operation(schema: dict[str, Any], method: str, suffix: str) -> dict[str, Any]:
+    for found_method, path, operation in _operations(schema):
+        if found_method == method and path.endswith(suffix):
+            return operation
+    raise AssertionError(f"no operation {method} ...{suffix}")
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [
+        ("POST", "/jobs/{job}/tasks/{task_id}"),
+        ("POST", "/jobs/{job}/tasks/{task_id}/failed_on_agents/"),
+    ],
+)
+def test_task_reports_need_no_credentials(schema, method: str, suffix: str) -> None:
+    assert {} in _path_operation(schema, method, suffix)["security"]
+
+
+@pytest.mark.parametrize(
+    "operation_id",
+    ["tasklogs_register", "tasklog_set_state", "tasklog_file_upload"],
+)
+def test_task_log_reports_need_no_credentials(schema, operation_id: str) -> None:
+    assert {} in _operation(schema, operation_id)["security"]
+
+
 # --- request constraints ------------------------------------------------------
 
 

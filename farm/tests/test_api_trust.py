@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rest_framework.test import APIClient
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
 
 from accounts.tests.factories import UserFactory
+from farm.api.permissions import TaskReportPermission
 from farm.choices import AgentState, WorkState
 from farm.models import Agent, Task, TaskLog, TaskTaskLogAssociation
 from farm.tests.factories import (
@@ -228,6 +232,34 @@ def test_tasks_of_jobs_without_an_owner_are_nobodys_to_report_on(
     response = _send(api_client, TASK_REPORTS["mark a task done"], state)
     assert response.status_code == 403
     assert _state(state) == before
+
+
+class _UncheckedReportView(APIView):
+    """A task report that forgets to check the task's owner."""
+
+    permission_classes = [TaskReportPermission]
+
+    def post(self, request: Request) -> Response:
+        return Response({"changed": True})
+
+
+def _report_unchecked(user: Any) -> Any:
+    request = APIRequestFactory().post(
+        "/api/v1/jobs/1/tasks/1", {}, format="json", REMOTE_ADDR=OUTSIDE_ADDRESS
+    )
+    force_authenticate(request, user=user)
+    return _UncheckedReportView.as_view()(request)
+
+
+def test_task_reports_that_do_not_check_the_owner_refuse_plain_users(user) -> None:
+    response = _report_unchecked(user)
+    response.render()
+    assert response.status_code == 403
+    assert "owner" in _error(response)
+
+
+def test_task_reports_that_do_not_check_the_owner_admit_admins(admin_user) -> None:
+    assert _report_unchecked(admin_user).status_code == 200
 
 
 def test_owners_cannot_hand_their_tasks_to_an_agent(api_client, user, world) -> None:

@@ -602,3 +602,26 @@ def test_string_forms() -> None:
     assert str(JobQueueFactory(name="q")) == "q"
     assert str(AgentFactory(hostname="h", port=50000)) == "h:50000"
     assert str(Job(title="t")) == "t"
+
+
+# --- Job lookups by id or title -------------------------------------------------
+
+
+def test_jobs_are_found_by_id() -> None:
+    job = JobFactory.create(title="shot 010")
+    assert Job.objects.by_id_or_title(str(job.pk)) == job
+
+
+def test_jobs_are_found_by_title() -> None:
+    job = JobFactory.create(title="shot 010")
+    assert Job.objects.only("pk", "title").by_id_or_title("shot 010") == job
+
+
+def test_a_number_that_is_no_id_is_tried_as_a_title() -> None:
+    job = JobFactory.create(title="987654")
+    assert Job.objects.by_id_or_title("987654") == job
+
+
+def test_an_unknown_job_is_does_not_exist() -> None:
+    with pytest.raises(Job.DoesNotExist, match="job 'nothing' not found"):
+        Job.objects.by_id_or_title("nothing")

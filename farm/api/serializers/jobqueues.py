@@ -7,9 +7,9 @@ from rest_framework import serializers
 
 from farm.api.fields import (
     ID_RANGE,
-    POSITIVE_INTEGER_RANGE,
     StrictCharField,
     StrictIntegerField,
+    scheduling_fields,
 )
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.models import Job, JobQueue
@@ -82,13 +82,4 @@ class JobQueueWriteSerializer(StrictSerializerMixin, serializers.Serializer):
     parent_jobqueue_id = StrictIntegerField(
         required=False, allow_null=True, bounds=ID_RANGE
     )
-    priority = StrictIntegerField(
-        required=False, bounds=("queue_min_priority", "queue_max_priority")
-    )
-    weight = StrictIntegerField(required=False, bounds=POSITIVE_INTEGER_RANGE)
-    minimum_agents = StrictIntegerField(
-        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
-    )
-    maximum_agents = StrictIntegerField(
-        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
-    )
+    priority, weight, minimum_agents, maximum_agents = scheduling_fields()

@@ -26,6 +26,7 @@ from farm.api.fields import (
     StrictFloatField,
     StrictIntegerField,
     StrictUUIDField,
+    scheduling_fields,
 )
 from farm.api.serializers.base import StrictSerializerMixin
 from farm.api.serializers.software import SOFTWARE_NAME_LENGTH, VERSION_LENGTH
@@ -254,16 +255,7 @@ class _JobColumnsSerializer(StrictSerializerMixin, serializers.Serializer):
     """The columns and relations users set on submission and change alike."""
 
     title = StrictCharField(required=False, max_length="jobtitle_max_length")
-    priority = StrictIntegerField(
-        required=False, bounds=("queue_min_priority", "queue_max_priority")
-    )
-    weight = StrictIntegerField(required=False, bounds=POSITIVE_INTEGER_RANGE)
-    minimum_agents = StrictIntegerField(
-        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
-    )
-    maximum_agents = StrictIntegerField(
-        required=False, allow_null=True, bounds=POSITIVE_INTEGER_RANGE
-    )
+    priority, weight, minimum_agents, maximum_agents = scheduling_fields()
     start = FrameNumberField(required=False)
     end = FrameNumberField(required=False)
     by = FrameNumberField(required=False, minimum=FRAME_QUANTUM)

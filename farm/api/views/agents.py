@@ -47,7 +47,7 @@ from farm.api.streaming import (
 from farm.filtersets import AgentFilterSet
 from farm.models import Agent, Task
 from farm.services.agents import (
-    _UPDATE_VERSION,
+    UPDATE_VERSION_PATTERN,
     add_agent_software,
     agent_update_filename,
     agent_update_path,
@@ -81,7 +81,7 @@ UPDATE_VERSION_PARAMETER = OpenApiParameter(
     str,
     OpenApiParameter.PATH,
     description="The agent version the package installs.",
-    pattern=rf"^(?!.*\.\.){_UPDATE_VERSION.pattern}$",
+    pattern=UPDATE_VERSION_PATTERN,
 )
 AGENT_PARAMETER = OpenApiParameter(
     "agent_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The agent's id."

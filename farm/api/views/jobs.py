@@ -47,7 +47,7 @@ from farm.api.streaming import (
     bad_pagination_response,
     list_response,
 )
-from farm.api.views.base import ColumnTypesView, get_by_name_or_id
+from farm.api.views.base import ColumnTypesView
 from farm.choices import WorkState
 from farm.models import (
     Agent,
@@ -57,6 +57,7 @@ from farm.models import (
     JobTagRequirement,
     Task,
 )
+from farm.models.jobs import JobQuerySet
 from farm.services.jobs import mark_jobs_for_deletion
 from farm.services.submission import (
     add_notified_user,
@@ -114,12 +115,12 @@ def job_detail_queryset() -> QuerySet[Job]:
 
 
 def find_job(value: str, queryset: QuerySet[Job] | None = None) -> Job:
-    """The job whose id or title is ``value``, or 404."""
-    if queryset is None:
-        queryset = Job.objects.all()
-    return cast(
-        Job, get_by_name_or_id(queryset, value, name_field="title", label="job")
-    )
+    """The job whose id or title is ``value``, or 404 (`JobQuerySet.by_id_or_title`)."""
+    jobs = cast(JobQuerySet, Job.objects.all() if queryset is None else queryset)
+    try:
+        return jobs.by_id_or_title(value)
+    except Job.DoesNotExist as error:
+        raise NotFound(str(error)) from None
 
 
 def job_detail(pk: int) -> dict[str, Any]:
@@ -290,6 +291,8 @@ class SingleTaskView(APIView):
     """
 
     permission_classes = [TaskReportPermission]
+    # Every change checks the task's owner (check_object_permissions).
+    checks_task_owner = True
 
     @extend_schema(responses=TaskSerializer)
     def get(self, request: Request, job: str, task_id: str) -> Response:
@@ -334,6 +337,8 @@ class TaskFailedOnAgentsIndexView(APIView):
     """``/jobs/<job>/tasks/<task_id>/failed_on_agents/`` (agent-protocol R12)."""
 
     permission_classes = [TaskReportPermission]
+    # Every change checks the task's owner (check_object_permissions).
+    checks_task_owner = True
 
     @extend_schema(responses=AgentBriefSerializer(many=True))
     def get(self, request: Request, job: str, task_id: str) -> Response:

@@ -77,6 +77,8 @@ class TaskAttemptLogsView(APIView):
     """``jobs/<job>/tasks/<task>/attempts/<attempt>/logs/``: list and register."""
 
     permission_classes = [TaskReportPermission]
+    # Every change checks the task's owner (check_object_permissions).
+    checks_task_owner = True
     serializer_class = TaskLogSerializer
 
     @extend_schema(
@@ -123,6 +125,8 @@ class TaskAttemptLogView(APIView):
     """``.../logs/<identifier>``: a log's metadata, and the attempt's state (R7)."""
 
     permission_classes = [TaskReportPermission]
+    # Every change checks the task's owner (check_object_permissions).
+    checks_task_owner = True
     serializer_class = TaskLogSerializer
 
     @extend_schema(operation_id="tasklog_retrieve")
@@ -150,6 +154,8 @@ class TaskAttemptLogfileView(APIView):
     """``.../logs/<identifier>/logfile``: download, or upload (R8), the file."""
 
     permission_classes = [TaskReportPermission]
+    # Every change checks the task's owner (check_object_permissions).
+    checks_task_owner = True
     content_negotiation_class = AnyAcceptNegotiation
     serializer_class = TaskLogSerializer
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.exceptions import NotFound
 
-from farm.api.views.jobs import find_job
 from farm.models import Job
 from scheduling.explain import explain
 
@@ -30,9 +28,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             # The API's lookup, so that the command finds what the URL finds.
-            job = find_job(options["job"], Job.objects.only("pk", "title"))
+            job = Job.objects.only("pk", "title").by_id_or_title(options["job"])
             result = explain(job.pk)
-        except (NotFound, Job.DoesNotExist):
+        except Job.DoesNotExist:
             raise CommandError(f"job {options['job']!r} not found") from None
         self.stdout.write(
             f"job {result.job} ({result.title}): {result.state},"
