@@ -6,7 +6,10 @@ request, retry and periodic run meets the same error. This module keeps that
 readable:
 
 - `is_outage` tells an outage (a connection refused, reset or timed out, a
-  database that cannot be reached) from a bug;
+  database that cannot be reached) from a bug; for the database, only a
+  failure to reach it or to keep a connection counts
+  (`is_database_outage`): "no such table", a deadlock or a statement timeout
+  are errors like any other, with their traceback;
 - `DatabaseUnavailableMiddleware` and `database_unavailable` answer a
   request that met a database outage with 503 and ``Retry-After``, JSON under
   the API, a plain page elsewhere;
@@ -51,8 +54,6 @@ def _outage_classes() -> tuple[type[BaseException], ...]:
         ConnectionError,  # refused, reset, aborted, broken pipe
         TimeoutError,  # socket.timeout too
         socket.gaierror,  # a server's name that does not resolve
-        OperationalError,  # Django: the database cannot be reached, or gave up
-        InterfaceError,  # Django: the database connection is gone
         BrokerError,
         RedisConnectionError,
         RedisTimeoutError,
@@ -78,7 +79,14 @@ def outage_error(error: BaseException) -> BaseException | None:
     outage that caused it (a task that failed because a publish did).
     """
     classes = _outage_classes()
-    return next((link for link in _chain(error) if isinstance(link, classes)), None)
+    for link in _chain(error):
+        if isinstance(link, classes):
+            return link
+        if isinstance(link, OperationalError | InterfaceError):
+            if is_database_outage(link):
+                return link
+            return None  # the database answered: a bug, whatever caused it
+    return None
 
 
 def is_outage(error: BaseException) -> bool:
@@ -86,9 +94,53 @@ def is_outage(error: BaseException) -> bool:
     return outage_error(error) is not None
 
 
+#: PostgreSQL's SQLSTATEs of a server that shuts down or does not accept
+#: connections yet (besides class 08, "connection exception").
+POSTGRESQL_OUTAGE_STATES = frozenset({"57P01", "57P02", "57P03"})
+#: SQLite's errors that mean the file cannot be used for now.
+SQLITE_OUTAGE_MESSAGES = ("unable to open database file", "database is locked")
+
+
 def is_database_outage(error: BaseException) -> bool:
-    """Whether ``error`` means the database could not be used for now."""
-    return isinstance(error, OperationalError | InterfaceError)
+    """Whether ``error`` means the database cannot be reached or used for now.
+
+    Django's ``OperationalError`` and ``InterfaceError`` carry the driver's
+    error as their cause. Only connection-level failures count: no
+    connection could be made or it was lost (psycopg's errors without an
+    SQLSTATE, as libpq reports them), PostgreSQL's class 08 and 57P01-57P03
+    (shutting down, crashed, starting up), SQLite's file that cannot be
+    opened or is locked; and Django's ``InterfaceError`` of its own (a
+    connection already closed). Any other error the database answered ("no
+    such table", a deadlock, a statement timeout) is a bug or a load problem
+    to see with its traceback, not an outage.
+    """
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False
+    cause = error.__cause__
+    if cause is None:
+        return isinstance(error, InterfaceError)
+    return _driver_outage(cause)
+
+
+def _driver_outage(cause: BaseException) -> bool:
+    """Whether the driver's ``cause`` is a connection-level failure."""
+    import sqlite3
+
+    if isinstance(cause, sqlite3.Error):
+        message = str(cause).lower()
+        return isinstance(cause, sqlite3.OperationalError) and any(
+            text in message for text in SQLITE_OUTAGE_MESSAGES
+        )
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a requirement
+        return False
+    if isinstance(cause, psycopg.OperationalError):
+        state = cause.sqlstate
+        return (
+            state is None or state.startswith("08") or state in POSTGRESQL_OUTAGE_STATES
+        )
+    return isinstance(cause, ConnectionError | TimeoutError | socket.gaierror)
 
 
 def describe(error: BaseException) -> str:

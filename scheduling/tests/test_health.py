@@ -10,7 +10,6 @@ from unittest import mock
 import pytest
 from django.core.cache import cache
 from django.db import connections
-from django.db.utils import OperationalError
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from kombu import Connection
 
@@ -26,6 +25,7 @@ from scheduling.health import (
     record_beat_run,
 )
 from scheduling.tests.fake_agent import free_port
+from tests.support import errors
 
 URL = "/health/"
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -88,7 +88,7 @@ def test_the_database_check_passes_when_it_answers() -> None:
 
 @pytest.mark.django_db
 def test_the_database_check_fails_when_it_does_not() -> None:
-    error = OperationalError("connection refused")
+    error = errors.postgresql_refused()
     with mock.patch.object(connections["default"], "cursor", side_effect=error):
         result = check_database()
     assert (result.ok, result.detail) == (False, "unreachable")
