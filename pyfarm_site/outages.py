@@ -5,11 +5,12 @@ or the embedded broker's folder). When one of them is unreachable, every
 request, retry and periodic run meets the same error. This module keeps that
 readable:
 
-- `is_outage` tells an outage (a connection refused, reset or timed out, a
-  database that cannot be reached) from a bug; for the database, only a
-  failure to reach it or to keep a connection counts
-  (`is_database_outage`): "no such table", a deadlock or a statement timeout
-  are errors like any other, with their traceback;
+- `is_outage` tells an outage of the master's own servers (a connection
+  refused, reset or timed out, a database that cannot be reached) from a bug
+  or from an agent that cannot be reached (logged in full, agent by agent);
+  for the database, only a failure to reach it or to keep a connection
+  counts (`is_database_outage`): "no such table", a deadlock or a statement
+  timeout are errors like any other, with their traceback;
 - `DatabaseUnavailableMiddleware` and `database_unavailable` answer a
   request that met a database outage with 503 and ``Retry-After``, JSON under
   the API, a plain page elsewhere;
@@ -60,6 +61,18 @@ def _outage_classes() -> tuple[type[BaseException], ...]:
     )
 
 
+def _other_hosts_errors() -> tuple[type[BaseException], ...]:
+    """Errors of HTTP requests to other hosts (the agents), whatever caused them.
+
+    A refused connection to an agent is that agent's problem, logged in full
+    for each agent, not an outage of the master's own servers.
+    """
+    from requests import RequestException
+    from urllib3.exceptions import HTTPError
+
+    return (RequestException, HTTPError)
+
+
 def _chain(error: BaseException) -> Iterator[BaseException]:
     """The error, then what caused it, as a traceback would show them."""
     seen: set[int] = set()
@@ -76,10 +89,16 @@ def outage_error(error: BaseException) -> BaseException | None:
     """The first outage error in ``error``'s chain; None if it is no outage.
 
     ``error`` itself when it is one (a Redis ``ConnectionError``), else the
-    outage that caused it (a task that failed because a publish did).
+    outage that caused it (a task that failed because a publish did). Only
+    the master's own servers have outages (database, broker, cache): an HTTP
+    request to an agent that failed (``requests``, ``urllib3``) is none,
+    even when a refused connection caused it.
     """
     classes = _outage_classes()
+    others = _other_hosts_errors()
     for link in _chain(error):
+        if isinstance(link, others):
+            return None  # a request to an agent failed: no server of the master
         if isinstance(link, classes):
             return link
         if isinstance(link, OperationalError | InterfaceError):

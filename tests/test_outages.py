@@ -9,6 +9,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import requests
 from django.db import connections
 from django.db.utils import OperationalError
 from kombu.exceptions import OperationalError as BrokerError
@@ -24,6 +25,7 @@ from pyfarm_site.outages import (
     log_filter,
     outage_error,
 )
+from scheduling.tests.fake_agent import free_port
 from tests.support import errors
 
 JOBS = "/api/v1/jobs/"
@@ -328,6 +330,39 @@ def test_a_page_fails_with_500_not_503_for_a_missing_table(
         r.exc_info is not None and "no such table" in str(r.exc_info[1])
         for r in caplog.records
     )
+
+
+def _agent_refused() -> requests.ConnectionError:
+    """A real refused request to an agent (nothing listens on the port)."""
+    try:
+        requests.get(f"http://127.0.0.1:{free_port()}/api/v1/status", timeout=5)
+    except requests.ConnectionError as error:
+        return error
+    raise AssertionError("something answered on a free port")
+
+
+def test_an_agent_that_cannot_be_reached_is_no_outage() -> None:
+    assert not is_outage(_agent_refused())
+
+
+def test_each_agent_that_cannot_be_reached_is_logged_in_full() -> None:
+    """The scheduler's requests to agents are not held back as one kind:
+    "agent a2 failed" is not dropped because "agent a1 failed" was logged."""
+    log_filter, _ = _filter(60)
+    error = _agent_refused()
+    records = [
+        _record("agent %s: %s failed: %s", agent, "/assign", error)
+        for agent in ("a1", "a2", "a3")
+    ]
+
+    passed = [log_filter.filter(record) for record in records]
+
+    assert passed == [True, True, True]
+    assert [r.getMessage().split(":")[0] for r in records] == [
+        "agent a1",
+        "agent a2",
+        "agent a3",
+    ]
 
 
 def test_a_database_bug_keeps_its_traceback_in_the_log() -> None:
