@@ -25,8 +25,8 @@ from pyfarm_site.outages import (
     log_filter,
     outage_error,
 )
-from scheduling.tests.fake_agent import free_port
 from tests.support import errors
+from tests.support.processes import free_port
 
 JOBS = "/api/v1/jobs/"
 

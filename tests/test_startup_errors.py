@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pyfarm_site.config import BASE_DIR
-from scheduling.tests.fake_agent import free_port
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow
 

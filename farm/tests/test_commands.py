@@ -25,7 +25,7 @@ from django.db import connection
 from farm.management.commands import runmaster
 from pyfarm_site.config import BASE_DIR
 from pyfarm_site.processes import ProcessGroup
-from scheduling.tests.fake_agent import free_port
+from tests.support.processes import free_port
 
 
 def _tables() -> set[str]:

@@ -25,8 +25,8 @@ from scheduling.health import (
     farm_health,
     record_beat_run,
 )
-from scheduling.tests.fake_agent import free_port
 from tests.support import errors
+from tests.support.processes import free_port
 
 URL = "/health/"
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
