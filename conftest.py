@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from django.test import Client
     from pytest_django.fixtures import SettingsWrapper
@@ -129,3 +129,13 @@ def _private_cache(settings: SettingsWrapper) -> None:
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_health() -> Iterator[None]:
+    """Each test runs the health checks afresh (no result of another test)."""
+    from scheduling.health import recent_health
+
+    recent_health.clear()
+    yield
+    recent_health.clear()

@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,13 +37,11 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a file: tests.support from the project
+
+from tests.support.processes import free_port, manage  # noqa: E402
+
 AGENT_HEADERS = {"User-Agent": "PyFarm/1.0 (agent)", "Content-Type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class StandInAgent:
@@ -123,20 +120,6 @@ class StandInAgent:
         self.session.post(
             f"{self.api}/agents/{self.id}", json={"state": "online"}, timeout=10
         )
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout
 
 
 def percentile(values: list[float], share: float) -> float:

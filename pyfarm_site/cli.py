@@ -3,7 +3,9 @@
 `main` runs a management command as Django does, except that a start-up error
 (a bad configuration value, a database that cannot be reached or opened) is
 printed as one line naming the key or file, instead of a traceback;
-``--traceback`` shows the traceback as well.
+``--traceback`` shows the traceback as well. Any other database error (a
+missing table, a deadlock) keeps its traceback: it is no configuration
+problem (`pyfarm_site.outages.is_database_outage`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the management command of ``argv`` (default: ``sys.argv``)."""
     from django.db import InterfaceError, OperationalError
 
+    from pyfarm_site.outages import is_database_outage
+
     argv = list(sys.argv if argv is None else argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pyfarm_site.settings")
     try:
@@ -70,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         fail(f"configuration: {one_line(str(error))}")
     except (OperationalError, InterfaceError) as error:
-        if "--traceback" in argv:
+        if "--traceback" in argv or not is_database_outage(error):
             raise
         fail(describe_database_error(error))
 

@@ -337,6 +337,10 @@ def as_host_names(key: str, value: list[Any]) -> list[str]:
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
 
 
+#: Seconds a new PostgreSQL connection may take (libpq's ``connect_timeout``).
+DATABASE_CONNECT_TIMEOUT = 3
+
+
 def parse_database_url(key: str, url: str) -> dict[str, Any]:
     """Turn an SQLAlchemy-style database URL into Django's DATABASES entry.
 
@@ -378,6 +382,9 @@ def parse_database_url(key: str, url: str) -> dict[str, Any]:
             raise ImproperlyConfigured(f"{key}: {url!r} names no database")
         database["CONN_MAX_AGE"] = 60
         database["CONN_HEALTH_CHECKS"] = True
+        # A server that does not answer (down host, dropped packets) fails a
+        # connection after a few seconds instead of hanging the request.
+        database["OPTIONS"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
     return database
 
 

@@ -5,8 +5,12 @@ or the embedded broker's folder). When one of them is unreachable, every
 request, retry and periodic run meets the same error. This module keeps that
 readable:
 
-- `is_outage` tells an outage (a connection refused, reset or timed out, a
-  database that cannot be reached) from a bug;
+- `is_outage` tells an outage of the master's own servers (a connection
+  refused, reset or timed out, a database that cannot be reached) from a bug
+  or from an agent that cannot be reached (logged in full, agent by agent);
+  for the database, only a failure to reach it or to keep a connection
+  counts (`is_database_outage`): "no such table", a deadlock or a statement
+  timeout are errors like any other, with their traceback;
 - `DatabaseUnavailableMiddleware` and `database_unavailable` answer a
   request that met a database outage with 503 and ``Retry-After``, JSON under
   the API, a plain page elsewhere;
@@ -52,12 +56,22 @@ def _outage_classes() -> tuple[type[BaseException], ...]:
         ConnectionError,  # refused, reset, aborted, broken pipe
         TimeoutError,  # socket.timeout too
         socket.gaierror,  # a server's name that does not resolve
-        OperationalError,  # Django: the database cannot be reached, or gave up
-        InterfaceError,  # Django: the database connection is gone
         BrokerError,
         RedisConnectionError,
         RedisTimeoutError,
     )
+
+
+def _other_hosts_errors() -> tuple[type[BaseException], ...]:
+    """Errors of HTTP requests to other hosts (the agents), whatever caused them.
+
+    A refused connection to an agent is that agent's problem, logged in full
+    for each agent, not an outage of the master's own servers.
+    """
+    from requests import RequestException
+    from urllib3.exceptions import HTTPError
+
+    return (RequestException, HTTPError)
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -76,10 +90,23 @@ def outage_error(error: BaseException) -> BaseException | None:
     """The first outage error in ``error``'s chain; None if it is no outage.
 
     ``error`` itself when it is one (a Redis ``ConnectionError``), else the
-    outage that caused it (a task that failed because a publish did).
+    outage that caused it (a task that failed because a publish did). Only
+    the master's own servers have outages (database, broker, cache): an HTTP
+    request to an agent that failed (``requests``, ``urllib3``) is none,
+    even when a refused connection caused it.
     """
     classes = _outage_classes()
-    return next((link for link in _chain(error) if isinstance(link, classes)), None)
+    others = _other_hosts_errors()
+    for link in _chain(error):
+        if isinstance(link, others):
+            return None  # a request to an agent failed: no server of the master
+        if isinstance(link, classes):
+            return link
+        if isinstance(link, OperationalError | InterfaceError):
+            if is_database_outage(link):
+                return link
+            return None  # the database answered: a bug, whatever caused it
+    return None
 
 
 def is_outage(error: BaseException) -> bool:
@@ -87,9 +114,53 @@ def is_outage(error: BaseException) -> bool:
     return outage_error(error) is not None
 
 
+#: PostgreSQL's SQLSTATEs of a server that shuts down or does not accept
+#: connections yet (besides class 08, "connection exception").
+POSTGRESQL_OUTAGE_STATES = frozenset({"57P01", "57P02", "57P03"})
+#: SQLite's errors that mean the file cannot be used for now.
+SQLITE_OUTAGE_MESSAGES = ("unable to open database file", "database is locked")
+
+
 def is_database_outage(error: BaseException) -> bool:
-    """Whether ``error`` means the database could not be used for now."""
-    return isinstance(error, OperationalError | InterfaceError)
+    """Whether ``error`` means the database cannot be reached or used for now.
+
+    Django's ``OperationalError`` and ``InterfaceError`` carry the driver's
+    error as their cause. Only connection-level failures count: no
+    connection could be made or it was lost (psycopg's errors without an
+    SQLSTATE, as libpq reports them), PostgreSQL's class 08 and 57P01-57P03
+    (shutting down, crashed, starting up), SQLite's file that cannot be
+    opened or is locked; and Django's ``InterfaceError`` of its own (a
+    connection already closed). Any other error the database answered ("no
+    such table", a deadlock, a statement timeout) is a bug or a load problem
+    to see with its traceback, not an outage.
+    """
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False
+    cause = error.__cause__
+    if cause is None:
+        return isinstance(error, InterfaceError)
+    return _driver_outage(cause)
+
+
+def _driver_outage(cause: BaseException) -> bool:
+    """Whether the driver's ``cause`` is a connection-level failure."""
+    import sqlite3
+
+    if isinstance(cause, sqlite3.Error):
+        message = str(cause).lower()
+        return isinstance(cause, sqlite3.OperationalError) and any(
+            text in message for text in SQLITE_OUTAGE_MESSAGES
+        )
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a requirement
+        return False
+    if isinstance(cause, psycopg.OperationalError):
+        state = cause.sqlstate
+        return (
+            state is None or state.startswith("08") or state in POSTGRESQL_OUTAGE_STATES
+        )
+    return isinstance(cause, ConnectionError | TimeoutError | socket.gaierror)
 
 
 def describe(error: BaseException) -> str:

@@ -3,28 +3,38 @@
 `ProcessGroup` starts a set of child processes and supervises them: a child
 that exits (a crashed Celery worker, beat or web server) is started again
 after a delay that doubles while it keeps failing (`Backoff`), and each exit
-and restart is logged, while the other children keep running. Only SIGTERM or
-SIGINT to the supervising process stops them all.
+and restart is logged, while the other children keep running. SIGTERM,
+SIGINT, SIGHUP (a closed terminal, a dropped ssh session) or SIGQUIT to the
+supervising process stops them all.
 
 Each child runs in a process group of its own: a terminal's Ctrl+C reaches
 the supervisor alone, which then stops the children in order, and when a
 child dies, what it leaves behind (gunicorn's or Celery's own worker
-processes) is killed with it, so its replacement starts clean.
+processes) is killed with it, so its replacement starts clean. On Linux, each
+child also gets SIGTERM from the kernel when the supervisor dies without
+stopping it (SIGKILL, the OOM killer): `parent_death_signal`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
 logger = logging.getLogger(__name__)
+
+#: The signals that stop the supervisor and all its children.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+#: ``prctl(2)`` option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,10 @@ class ProcessGroup:
 
     def _spawn(self, child: Child) -> None:
         child.process = subprocess.Popen(
-            list(child.spec.argv), env=self.env, process_group=0
+            list(child.spec.argv),
+            env=self.env,
+            process_group=0,
+            preexec_fn=parent_death_signal(),
         )
         child.started_at = self.clock()
         child.restart_at = None
@@ -197,11 +210,8 @@ class ProcessGroup:
         self._stopping = True
 
     def run(self, *, interval: float = 0.5) -> int:
-        """Start, supervise until SIGTERM or SIGINT, stop; the exit code (0)."""
-        previous = {
-            sig: signal.signal(sig, self._on_signal)
-            for sig in (signal.SIGTERM, signal.SIGINT)
-        }
+        """Start, supervise until a `STOP_SIGNALS` signal, stop; the exit code (0)."""
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
         try:
             self.start()
             while not self._stopping:
@@ -218,3 +228,33 @@ def _kill_group(pgid: int) -> None:
     """Kill what is left of a child's process group (its own children)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel send SIGTERM to the child when its
+    parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``); None elsewhere.
+
+    So a supervisor killed by SIGKILL leaves no orphan (gunicorn holding the
+    port, a worker consuming tasks). The C function is looked up here, in the
+    parent: the hook itself only calls it, imports nothing and takes no lock,
+    so it stays safe to run between fork and exec. Like every ``preexec_fn``,
+    it is meant for a process that starts children from one thread, as
+    ``runmaster`` does; the signal comes when that thread ends, so children
+    must be started from the main thread. A parent that died before the call
+    is noticed (the child's parent changed), and the child ends itself.
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        prctl = ctypes.CDLL(None).prctl  # the C library, already loaded
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    term = int(signal.SIGTERM)
+
+    def set_parent_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, term)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), term)
+
+    return set_parent_death_signal

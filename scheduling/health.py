@@ -1,8 +1,9 @@
 """The master's health: can it serve, and is its scheduler running?
 
-Four checks, each bounded to about a second (`TIMEOUT`):
+Four checks, each bounded to about a second (`TIMEOUT`), the database's
+connection to a few (``DATABASE_CONNECT_TIMEOUT``):
 
-- ``database``: a ``SELECT 1``;
+- ``database``: a ``SELECT 1`` (on PostgreSQL under a statement timeout);
 - ``broker``: a connection to the broker of ``scheduler_broker``;
 - ``worker``: a Celery worker answers a ping through the broker (skipped,
   and failing, when the broker is down);
@@ -11,23 +12,27 @@ Four checks, each bounded to about a second (`TIMEOUT`):
   in the shared cache: `record_beat_run`).
 
 `farm_health` runs them; the ``/health/`` view answers 200 when all pass and
-503 otherwise, and the admin's index shows the same. Results name no host,
-address or error message, only what failed.
+503 otherwise, and the admin's index shows the same. Both ask
+`recent_health`, which reuses a result for `RESULT_SECONDS`, so that load
+balancers polling without credentials cannot turn the checks (a worker ping
+broadcast among them) into load. Results name no host, address or error
+message, only what failed.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
-from pyfarm_site.outages import describe, is_outage
+from pyfarm_site.outages import describe, is_database_outage, is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +42,8 @@ TIMEOUT = 1.0
 BEAT_GRACE = 30.0
 #: The cache key of beat's last publish (a UNIX time).
 BEAT_KEY = "scheduling:health:beat"
+#: Seconds a result is reused by ``/health/`` and the admin index.
+RESULT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -78,14 +85,27 @@ def _failed(name: str, detail: str, error: BaseException) -> Check:
     return Check(name, False, detail)
 
 
+#: The database check's query.
+DATABASE_QUERY = "SELECT 1"
+
+
 def check_database() -> Check:
-    """The database answers a query."""
+    """The database answers a query, on PostgreSQL within `TIMEOUT`.
+
+    The connection itself is bounded by ``connect_timeout`` (see
+    ``pyfarm_site.config.parse_database_url``).
+    """
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # LOCAL: for this transaction only, not the pooled connection.
+                milliseconds = int(TIMEOUT * 1000)
+                cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+            cursor.execute(DATABASE_QUERY)
             cursor.fetchone()
     except DatabaseError as error:
-        return _failed("database", "unreachable", error)
+        detail = "unreachable" if is_database_outage(error) else "no answer"
+        return _failed("database", detail, error)
     return Check("database", True, "answers")
 
 
@@ -178,12 +198,58 @@ CHECKS: dict[str, Callable[[], Check]] = {
 
 
 def farm_health(names: Iterable[str] = CHECKS) -> Health:
-    """Run the named checks (all by default); the worker's needs the broker."""
+    """Run the named checks (all by default).
+
+    The worker's needs the broker, and beat's the database: when that check
+    failed already, they fail without waiting on the same server again.
+    """
     results: list[Check] = []
     for name in names:
         broker = next((c for c in results if c.name == "broker"), None)
+        database = next((c for c in results if c.name == "database"), None)
         if name == "worker" and broker is not None and not broker.ok:
             results.append(Check("worker", False, "broker unreachable"))
             continue
+        if name == "beat" and database is not None and not database.ok:
+            results.append(Check("beat", False, "unknown (database unreachable)"))
+            continue
         results.append(CHECKS[name]())
     return Health(tuple(results))
+
+
+class RecentHealth:
+    """`farm_health` results, each reused for ``seconds`` (per process).
+
+    Callers that come while the checks run wait for their result instead of
+    running them again. ``clock`` is for tests.
+    """
+
+    def __init__(
+        self,
+        seconds: float = RESULT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._results: dict[tuple[str, ...], tuple[float, Health]] = {}
+
+    def get(self, names: Iterable[str] = CHECKS) -> Health:
+        """The named checks' result, run again when the last is too old."""
+        key = tuple(names)
+        with self._lock:
+            found = self._results.get(key)
+            if found is not None and self.clock() - found[0] < self.seconds:
+                return found[1]
+            result = farm_health(key)
+            self._results[key] = (self.clock(), result)
+            return result
+
+    def clear(self) -> None:
+        """Forget every result (tests)."""
+        with self._lock:
+            self._results.clear()
+
+
+#: The results of this process, for ``/health/`` and the admin index.
+recent_health = RecentHealth()

@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from pyfarm_site.outages import mark_logged
-from scheduling.health import CHECKS, farm_health
+from scheduling.health import CHECKS, recent_health
 
 
 @never_cache
@@ -17,7 +17,8 @@ def health(request: HttpRequest) -> JsonResponse:
 
     ``?check=database&check=broker`` runs only those checks (a load balancer
     that should not take web servers out when only the scheduler is down).
-    No credentials needed; nothing sensitive is shown.
+    No credentials needed; nothing sensitive is shown. A result is reused
+    for a few seconds (`scheduling.health.recent_health`).
     """
     names = request.GET.getlist("check") or list(CHECKS)
     unknown = sorted(set(names) - set(CHECKS))
@@ -27,7 +28,7 @@ def health(request: HttpRequest) -> JsonResponse:
             {"error": f"unknown check: {', '.join(unknown)} (known: {known})"},
             status=400,
         )
-    result = farm_health(dict.fromkeys(names))
+    result = recent_health.get(dict.fromkeys(names))
     # A failing check is the answer, not an error of the server: the log has
     # the details once per minute (scheduling.health), not once per poll.
     return mark_logged(JsonResponse(result.as_dict(), status=200 if result.ok else 503))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from pyfarm_site.config import (
     BASE_DIR,
+    DATABASE_CONNECT_TIMEOUT,
     ENVIRONMENT_OVERRIDES,
     as_timedelta,
     load_config,
@@ -284,6 +288,39 @@ def test_postgres_url_keeps_credentials() -> None:
         "db",
     )
     assert database["PORT"] == 6543
+
+
+def test_a_postgresql_server_that_does_not_answer_fails_the_connection(
+    django_db_blocker: Any,
+) -> None:
+    """A host that takes the TCP connection and then says nothing (a hung
+    server, a firewall) fails after ``connect_timeout``, not never."""
+    from django.db import OperationalError
+    from django.db.utils import ConnectionHandler
+
+    with django_db_blocker.unblock(), socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        settings = parse_database_url("database", f"postgresql://u@127.0.0.1:{port}/f")
+        handler = ConnectionHandler({"default": settings})
+        wrapper = handler["default"]
+        outcome: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                wrapper.ensure_connection()
+            except BaseException as error:
+                outcome.append(error)
+
+        thread = threading.Thread(target=connect, daemon=True)
+        thread.start()
+        thread.join(timeout=DATABASE_CONNECT_TIMEOUT + 10)
+        hung = thread.is_alive()
+    thread.join(timeout=30)  # the socket is closed: libpq gives up now
+
+    assert not hung, "the connection waited on a silent server"
+    assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
 
 
 @pytest.mark.parametrize(

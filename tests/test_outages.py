@@ -9,6 +9,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import requests
 from django.db import connections
 from django.db.utils import OperationalError
 from kombu.exceptions import OperationalError as BrokerError
@@ -19,10 +20,13 @@ from pyfarm_site.outages import (
     OutageLogFilter,
     Throttle,
     install_filter,
+    is_database_outage,
     is_outage,
     log_filter,
     outage_error,
 )
+from tests.support import errors
+from tests.support.processes import free_port
 
 JOBS = "/api/v1/jobs/"
 
@@ -71,10 +75,22 @@ def _fresh_request_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def database_down() -> Iterator[None]:
     """Every query fails as with a stopped PostgreSQL."""
-    error = OperationalError("connection failed: Connection refused")
+    error = errors.postgresql_refused("connection failed: Connection refused")
     connection = connections["default"]
     # Streamed lists read through chunked_cursor (a server-side cursor on
     # PostgreSQL), everything else through cursor.
+    with (
+        mock.patch.object(connection, "cursor", side_effect=error),
+        mock.patch.object(connection, "chunked_cursor", side_effect=error),
+    ):
+        yield
+
+
+@pytest.fixture
+def table_missing() -> Iterator[None]:
+    """Every query fails as with a database without the tables: a bug."""
+    error = errors.sqlite_missing_table()
+    connection = connections["default"]
     with (
         mock.patch.object(connection, "cursor", side_effect=error),
         mock.patch.object(connection, "chunked_cursor", side_effect=error),
@@ -91,13 +107,69 @@ def database_down() -> Iterator[None]:
         ConnectionRefusedError(111, "refused"),
         TimeoutError("timed out"),
         RedisConnectionError("Error 111"),
-        OperationalError("the database system is shutting down"),
+        errors.postgresql_refused(),
         _broker_error(),
     ],
     ids=["refused", "timeout", "redis", "database", "broker"],
 )
 def test_unreachable_servers_are_outages(error: BaseException) -> None:
     assert is_outage(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.postgresql_refused(),
+        errors.postgresql_error("08006"),  # connection failure
+        errors.postgresql_error("08001"),  # cannot establish the connection
+        errors.postgresql_error("57P01"),  # administrator shutdown
+        errors.postgresql_error("57P02"),  # crash shutdown
+        errors.postgresql_error("57P03"),  # cannot connect now (starting up)
+        errors.sqlite_error("unable to open database file"),
+        errors.sqlite_error("database is locked"),
+        errors.connection_closed(),
+    ],
+    ids=[
+        "refused",
+        "08006",
+        "08001",
+        "57P01",
+        "57P02",
+        "57P03",
+        "sqlite-cannot-open",
+        "sqlite-locked",
+        "connection-closed",
+    ],
+)
+def test_a_database_that_cannot_be_reached_or_used_is_an_outage(
+    error: BaseException,
+) -> None:
+    assert is_database_outage(error)
+    assert is_outage(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.sqlite_missing_table(),
+        errors.sqlite_error("no such column: jobs.title"),
+        errors.postgresql_error("40P01"),  # deadlock detected
+        errors.postgresql_error("57014"),  # statement timeout
+        errors.postgresql_error("53200"),  # out of memory
+        OperationalError("no driver error behind it"),
+    ],
+    ids=[
+        "no-such-table",
+        "no-such-column",
+        "deadlock",
+        "statement-timeout",
+        "out-of-memory",
+        "bare",
+    ],
+)
+def test_other_database_errors_are_no_outage(error: BaseException) -> None:
+    assert not is_database_outage(error)
+    assert not is_outage(error)
 
 
 @pytest.mark.parametrize(
@@ -240,6 +312,77 @@ def test_a_database_outage_is_logged_once_without_traceback(
         "connection failed: Connection refused"
     ]
     assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_the_api_answers_500_with_a_logged_traceback_for_a_missing_table(
+    api_client: Any, table_missing: None, caplog: Any
+) -> None:
+    response = api_client.get(JOBS)
+
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal server error"}
+    assert any(
+        r.exc_info is not None and "no such table" in str(r.exc_info[1])
+        for r in caplog.records
+    )
+
+
+@pytest.mark.django_db
+def test_a_page_fails_with_500_not_503_for_a_missing_table(
+    admin_client: Any, table_missing: None, caplog: Any
+) -> None:
+    admin_client.raise_request_exception = False
+
+    response = admin_client.get("/admin/")
+
+    assert response.status_code == 500
+    assert any(
+        r.exc_info is not None and "no such table" in str(r.exc_info[1])
+        for r in caplog.records
+    )
+
+
+def _agent_refused() -> requests.ConnectionError:
+    """A real refused request to an agent (nothing listens on the port)."""
+    try:
+        requests.get(f"http://127.0.0.1:{free_port()}/api/v1/status", timeout=5)
+    except requests.ConnectionError as error:
+        return error
+    raise AssertionError("something answered on a free port")
+
+
+def test_an_agent_that_cannot_be_reached_is_no_outage() -> None:
+    assert not is_outage(_agent_refused())
+
+
+def test_each_agent_that_cannot_be_reached_is_logged_in_full() -> None:
+    """The scheduler's requests to agents are not held back as one kind:
+    "agent a2 failed" is not dropped because "agent a1 failed" was logged."""
+    log_filter, _ = _filter(60)
+    error = _agent_refused()
+    records = [
+        _record("agent %s: %s failed: %s", agent, "/assign", error)
+        for agent in ("a1", "a2", "a3")
+    ]
+
+    passed = [log_filter.filter(record) for record in records]
+
+    assert passed == [True, True, True]
+    assert [r.getMessage().split(":")[0] for r in records] == [
+        "agent a1",
+        "agent a2",
+        "agent a3",
+    ]
+
+
+def test_a_database_bug_keeps_its_traceback_in_the_log() -> None:
+    log_filter, _ = _filter()
+    record = _record("task failed", error=errors.sqlite_missing_table())
+
+    assert log_filter.filter(record)
+
+    assert record.exc_info is not None
+    assert "Traceback" in logging.Formatter().format(record)
 
 
 def test_the_middleware_leaves_other_errors_to_django() -> None:

@@ -6,9 +6,11 @@ Cheap children (``python -c``) and a clock the tests move by hand; the real
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -268,3 +270,80 @@ def test_the_backoff_doubles_caps_and_resets() -> None:
     assert backoff.next_delay(16, 5) == 30
     assert backoff.next_delay(30, 5) == 30
     assert backoff.next_delay(30, 60) == 1
+
+
+def _runner(tmp_path: Path, count: int) -> tuple[subprocess.Popen[bytes], list[int]]:
+    """A ``ProcessGroup.run()`` in a process of its own, and its children's pids.
+
+    Each child writes its pid to a file, so that the test can see it after
+    the runner is gone.
+    """
+    specs = []
+    for number in range(count):
+        pid_file = tmp_path / f"child{number}.pid"
+        code = (
+            "import os, time; "
+            f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+        )
+        specs.append(f"ProcessSpec('child{number}', [sys.executable, '-c', {code!r}])")
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pyfarm_site.processes import ProcessGroup, ProcessSpec; "
+            f"ProcessGroup([{', '.join(specs)}], stop_timeout=5).run(interval=0.05)",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    pids = []
+    deadline = time.monotonic() + 30
+    for number in range(count):
+        pid_file = tmp_path / f"child{number}.pid"
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the children did not start"
+            time.sleep(0.05)
+        pids.append(int(pid_file.read_text()))
+    return runner, pids
+
+
+def _wait_gone(pids: list[int], timeout: float = 10) -> list[int]:
+    """The pids still alive after ``timeout`` seconds (killed, so none linger)."""
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = [pid for pid in pids if _alive(pid)]
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return alive
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGHUP, signal.SIGQUIT], ids=["SIGHUP", "SIGQUIT"]
+)
+def test_a_hangup_or_quit_stops_every_child_like_sigterm(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """A closed terminal or dropped ssh session leaves no orphan holding the port."""
+    runner, pids = _runner(tmp_path, 2)
+    try:
+        runner.send_signal(signum)
+        code = runner.wait(timeout=30)
+    finally:
+        runner.kill()
+        orphans = _wait_gone(pids)
+
+    assert orphans == []
+    assert code == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
+    runner, pids = _runner(tmp_path, 2)
+    try:
+        runner.kill()
+        runner.wait(timeout=30)
+    finally:
+        orphans = _wait_gone(pids)
+
+    assert orphans == []

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pyfarm_site.config import BASE_DIR
-from scheduling.tests.fake_agent import free_port
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -108,6 +108,22 @@ def test_an_unreachable_database_is_one_line_naming_it(tmp_path: Path) -> None:
         f"error: database: cannot use the PostgreSQL database farm on 127.0.0.1:{port}:"
     ), line
     assert "secret" not in line
+
+
+def test_a_database_error_that_is_no_outage_keeps_its_traceback(
+    tmp_path: Path,
+) -> None:
+    """A missing table (here: a database never migrated) is a bug to see in
+    full, not "cannot use the database"."""
+    result = _run(
+        [*MANAGE, "shell", "-c", "from farm.models import Job; Job.objects.count()"],
+        tmp_path,
+    )
+
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+    assert "no such table: jobs" in result.stderr
+    assert "cannot use the SQLite database" not in result.stderr
 
 
 def test_runmaster_stops_on_an_unreachable_database_before_starting_anything(

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from django.db import connection
 from farm.management.commands import runmaster
 from pyfarm_site.config import BASE_DIR
 from pyfarm_site.processes import ProcessGroup
-from scheduling.tests.fake_agent import free_port
+from tests.support.processes import free_port
 
 
 def _tables() -> set[str]:
@@ -258,8 +259,8 @@ def _wait_for_log(path: Path, *texts: str, timeout: float = 60.0) -> None:
     raise AssertionError(f"{texts} not all in the master's log within {timeout}s")
 
 
-def _start_master(folder: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
-    """``manage.py runmaster`` on a fresh SQLite database and broker folder."""
+def _master_env(folder: Path, port: int) -> dict[str, str]:
+    """The environment of a master on ``folder``'s database and broker."""
     env = {
         **os.environ,
         "PYFARM_DATABASE_URI": f"sqlite:///{folder}/farm.sqlite",
@@ -268,6 +269,12 @@ def _start_master(folder: Path, port: int) -> tuple[subprocess.Popen[bytes], Pat
         "PYFARM_SCHEDULER_BROKER_DIR": str(folder / "broker"),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
+def _start_master(folder: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
+    """``manage.py runmaster`` on a fresh SQLite database and broker folder."""
+    env = _master_env(folder, port)
     log = folder / "master.log"
     with log.open("wb") as output:
         master = subprocess.Popen(
@@ -412,6 +419,58 @@ def test_a_killed_worker_is_restarted_while_the_web_server_serves(
     assert master.poll() is None
     assert answered > 0
     assert failures == []
+
+
+def _send_task(folder: Path, port: int, name: str) -> str:
+    """Queue the task ``name`` on the master's broker, from another process;
+    its id."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            f"from pyfarm_site.celery import app; print(app.send_task({name!r}).id)",
+        ],
+        cwd=BASE_DIR,
+        env=_master_env(folder, port),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_the_worker_survives_empty_and_half_written_broker_messages(
+    running_master: tuple[subprocess.Popen[bytes], Path, int],
+) -> None:
+    """``make run``'s embedded broker: a message file that is empty or cut
+    short (a writer that died, a reader that came too early) is set aside;
+    the worker keeps running and the next task still runs."""
+    master, log, port = running_master
+    folder = log.parent
+    worker = _child(master.pid, "celery", "worker")
+    assert worker is not None
+    queue = folder / "broker" / "queue"
+    now = int(time.monotonic() * 1000)
+    empty = queue / f"{now}_{uuid.uuid4()}.celery.msg"
+    half = queue / f"{now + 1}_{uuid.uuid4()}.celery.msg"
+    empty.touch()
+    half.write_text('{"body": "eyJ0YXNrIjogInNjaGVk", "content-enc')
+
+    bad = folder / "broker" / "bad"
+    deadline = time.monotonic() + 60
+    while not (bad / empty.name).exists() or not (bad / half.name).exists():
+        assert time.monotonic() < deadline, "the broken messages were not set aside"
+        assert master.poll() is None, "the master stopped"
+        time.sleep(0.2)
+    task_id = _send_task(folder, port, "scheduling.count_agents")
+    _wait_for_log(log, f"Task scheduling.count_agents[{task_id}] succeeded")
+
+    assert _child(master.pid, "celery", "worker") == worker
+    assert "Unrecoverable error" not in log.read_text(errors="replace")
 
 
 @pytest.mark.slow

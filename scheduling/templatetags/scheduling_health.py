@@ -6,12 +6,12 @@ from typing import Any
 
 from django import template
 
-from scheduling.health import farm_health
+from scheduling.health import recent_health
 
 register = template.Library()
 
 
 @register.inclusion_tag("scheduling/health_module.html")
 def farm_health_module() -> dict[str, Any]:
-    """The checks of ``/health/`` (`scheduling.health.farm_health`), as a module."""
-    return {"health": farm_health()}
+    """The checks of ``/health/`` (`scheduling.health.recent_health`), as a module."""
+    return {"health": recent_health.get()}

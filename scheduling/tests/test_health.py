@@ -10,13 +10,13 @@ from unittest import mock
 import pytest
 from django.core.cache import cache
 from django.db import connections
-from django.db.utils import OperationalError
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from kombu import Connection
 
 from scheduling import health
 from scheduling.health import (
     BEAT_KEY,
+    RESULT_SECONDS,
     Check,
     check_beat,
     check_broker,
@@ -25,7 +25,8 @@ from scheduling.health import (
     farm_health,
     record_beat_run,
 )
-from scheduling.tests.fake_agent import free_port
+from tests.support import errors
+from tests.support.processes import free_port
 
 URL = "/health/"
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -88,7 +89,7 @@ def test_the_database_check_passes_when_it_answers() -> None:
 
 @pytest.mark.django_db
 def test_the_database_check_fails_when_it_does_not() -> None:
-    error = OperationalError("connection refused")
+    error = errors.postgresql_refused()
     with mock.patch.object(connections["default"], "cursor", side_effect=error):
         result = check_database()
     assert (result.ok, result.detail) == (False, "unreachable")
@@ -166,7 +167,87 @@ def test_beat_without_periodic_tasks_passes() -> None:
     assert check_beat().ok
 
 
+@pytest.mark.django_db
+def test_beat_is_not_asked_when_the_database_failed(
+    checks: Callable[..., dict[str, mock.Mock]],
+) -> None:
+    mocks = checks(database=False)
+    result = farm_health(["database", "beat"])
+    assert result.as_dict()["checks"]["beat"] == {
+        "ok": False,
+        "detail": "unknown (database unreachable)",
+    }
+    mocks["beat"].assert_not_called()
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "postgresql",
+    reason="statement_timeout is PostgreSQL's",
+)
+@pytest.mark.django_db
+def test_a_database_that_does_not_answer_in_time_fails_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(health, "DATABASE_QUERY", "SELECT pg_sleep(3)")
+    result = check_database()
+    assert (result.ok, result.detail) == (False, "no answer")
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "postgresql",
+    reason="statement_timeout is PostgreSQL's",
+)
+@pytest.mark.django_db(transaction=True)
+def test_the_statement_timeout_ends_with_the_check() -> None:
+    check_database()
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == ("0",)
+
+
 # --- /health/ ---------------------------------------------------------------------
+
+
+class Clock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.django_db
+def test_polls_within_a_few_seconds_share_one_run_of_the_checks(
+    client: Any,
+    checks: Callable[..., dict[str, mock.Mock]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Load balancers polling without credentials cannot turn the checks
+    (a worker ping broadcast among them) into load."""
+    mocks = checks()
+    clock = Clock()
+    monkeypatch.setattr(health.recent_health, "clock", clock)
+    for _ in range(5):
+        assert client.get(URL).status_code == 200
+        clock.now += RESULT_SECONDS / 5 - 0.01
+    assert mocks["worker"].call_count == 1
+
+    clock.now += 0.1
+    client.get(URL)
+    assert mocks["worker"].call_count == 2
+
+
+@pytest.mark.django_db
+def test_other_checks_asked_for_are_run_not_reused(
+    client: Any, checks: Callable[..., dict[str, mock.Mock]]
+) -> None:
+    mocks = checks()
+    client.get(URL, {"check": "database"})
+    response = client.get(URL)
+    assert set(response.json()["checks"]) == {"database", "broker", "worker", "beat"}
+    assert mocks["database"].call_count == 2
 
 
 @pytest.mark.django_db
@@ -254,3 +335,13 @@ def test_the_admin_index_shows_the_health(
     assert "Health: failing" in page
     assert 'class="health-beat"' in page
     assert "unreachable" in page
+
+
+@pytest.mark.django_db
+def test_the_admin_index_reuses_a_recent_health(
+    admin_client: Any, checks: Callable[..., dict[str, mock.Mock]]
+) -> None:
+    mocks = checks()
+    for _ in range(3):
+        assert admin_client.get("/admin/").status_code == 200
+    assert mocks["worker"].call_count == 1

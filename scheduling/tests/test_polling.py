@@ -22,7 +22,8 @@ from scheduling import polling
 from scheduling.polling import agents_due_for_poll, claim_due_agents, poll_agent
 from scheduling.sending import AgentUnavailableError
 from scheduling.tasks import polling as polling_tasks
-from scheduling.tests.fake_agent import FakeAgent, free_port
+from scheduling.tests.fake_agent import FakeAgent
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,6 @@ from unittest import mock
 import pytest
 from celery import signals
 from django.core.cache import cache
-from django.db.utils import OperationalError
 from kombu import Queue
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -28,6 +27,7 @@ from scheduling.recovery import (
     agents_with_unsent_tasks,
 )
 from scheduling.tasks import planning
+from tests.support import errors
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -182,7 +182,7 @@ def test_a_scheduler_task_failed_for_an_outage_schedules_one_resume(
 ) -> None:
     for _ in range(3):
         signals.task_failure.send(
-            sender=planning.assign_tasks, exception=OperationalError("refused")
+            sender=planning.assign_tasks, exception=errors.postgresql_refused()
         )
     resume_async.assert_called_once_with(countdown=recovery.RESUME_DELAY)
 
@@ -203,7 +203,7 @@ def test_other_failures_schedule_no_resume(resume_async: mock.Mock) -> None:
     )
     other = mock.Mock()
     other.name = "other.task"
-    signals.task_failure.send(sender=other, exception=OperationalError("refused"))
+    signals.task_failure.send(sender=other, exception=errors.postgresql_refused())
     resume_async.assert_not_called()
 
 
@@ -212,7 +212,7 @@ def test_a_resume_that_cannot_be_queued_is_logged(
 ) -> None:
     resume_async.side_effect = BrokerError("Error 111 connecting")
     signals.task_failure.send(
-        sender=planning.assign_tasks, exception=OperationalError("refused")
+        sender=planning.assign_tasks, exception=errors.postgresql_refused()
     )
     assert "could not schedule a resume" in caplog.text
     assert cache.get(RESUME_PENDING_KEY) is not None  # tried again in 5 s at most

@@ -32,7 +32,8 @@ from scheduling.sending import (
     send_assignment,
 )
 from scheduling.tasks.sending import send_assignment as send_assignment_task
-from scheduling.tests.fake_agent import ACCEPTED, FakeAgent, free_port
+from scheduling.tests.fake_agent import ACCEPTED, FakeAgent
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db
 

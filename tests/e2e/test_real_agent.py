@@ -40,7 +40,7 @@ from typing import Any
 import pytest
 import requests
 
-from scheduling.tests.fake_agent import free_port
+from tests.support.processes import free_port, manage
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -124,16 +124,7 @@ class Farm:
 
     def manage(self, *args: str) -> str:
         """Run ``manage.py`` with the master's configuration; its stdout."""
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, f"manage.py {args}: {done.stdout}{done.stderr}"
-        return done.stdout
+        return manage(self.env, *args)
 
     def start(self, name: str, command: list[str], **kwargs: Any) -> None:
         """Start a process in its own group, its output in ``<name>.log``."""

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from scheduling.tests.fake_agent import free_port
+from tests.support.processes import free_port, manage
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_HEADERS = {
@@ -402,16 +402,7 @@ class FaultFarm:
 
     def manage(self, *args: str) -> str:
         """``manage.py`` with the master's configuration; its stdout."""
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, f"manage.py {args}: {done.stdout}{done.stderr}"
-        return done.stdout
+        return manage(self.env, *args)
 
     def start_master(self) -> None:
         """``runmaster`` in its own process group, its output in ``master.log``."""

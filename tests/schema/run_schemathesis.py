@@ -28,8 +28,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +41,10 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run as a file: tests.support from the project
+
+from tests.support.processes import free_port, manage, stop_session  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 CHECKS = (
@@ -103,13 +105,6 @@ def _say(message: str) -> None:
     sys.stdout.flush()
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound once, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _environment(workdir: Path, port: int) -> dict[str, str]:
     """The master's environment: the caller's, less its PYFARM_* keys."""
     config = workdir / "master.yml"
@@ -142,22 +137,6 @@ def _environment(workdir: Path, port: int) -> dict[str, str]:
         }
     )
     return env
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    """``manage.py <args>`` with the master's environment; its output."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)}: {done.stdout}{done.stderr}")
-    return done.stdout
 
 
 @contextlib.contextmanager
@@ -197,14 +176,7 @@ def _server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
             time.sleep(0.3)
         yield api
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_session(process)
 
 
 class Seeder:
@@ -441,8 +413,8 @@ def run(seed: int, max_examples: int, extra: list[str]) -> int:
         port = free_port()
         env = _environment(workdir, port)
         _say(f"database {env['PYFARM_DATABASE_URI']}")
-        _manage(env, "migrate", "--no-input")
-        _manage(
+        manage(env, "migrate", "--no-input")
+        manage(
             env,
             "createsuperuser",
             "--no-input",
@@ -451,7 +423,7 @@ def run(seed: int, max_examples: int, extra: list[str]) -> int:
             "--email",
             "fuzz@localhost",
         )
-        token = _manage(env, "drf_create_token", USERNAME).split()[2]
+        token = manage(env, "drf_create_token", USERNAME).split()[2]
         report = workdir / "report.ndjson"
         with _server(env, port, workdir / "gunicorn.log") as api:
             _say(f"master on {api}; seeding")

@@ -157,7 +157,7 @@ class Command(BaseCommand):
     help = (
         "Runs the PyFarm master: the web server (a WSGI server unless --dev), "
         "a Celery worker and beat, supervised: a child that exits is started "
-        "again; SIGTERM or Ctrl+C stops them all."
+        "again; SIGTERM, SIGHUP, SIGQUIT or Ctrl+C stops them all."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
