@@ -80,21 +80,74 @@ AGENT_KEYS = {
     "ram_allocation",
     "cpu_allocation",
     "time_offset",
+    "os_class",
+    "os_fullname",
+    "cpu_name",
+    "version",
+    "upgrade_to",
+    "restart_requested",
+    "last_heard_from",
+    "last_polled",
+    "last_success_on",
+    "notes",
 }
 SCHEMA = {
     "ram": "INTEGER",
     "free_ram": "INTEGER",
     "time_offset": "INTEGER",
-    "use_address": "INTEGER",
+    "use_address": "UseAgentAddressEnum",
     "hostname": "VARCHAR(255)",
     "cpus": "INTEGER",
     "port": "INTEGER",
-    "state": "INTEGER",
+    "state": "AgentStateEnum",
     "ram_allocation": "FLOAT",
     "cpu_allocation": "FLOAT",
     "id": "UUIDType",
     "remote_ip": "IPv4Address",
+    "os_class": "OperatingSystemEnum",
+    "os_fullname": "VARCHAR(128)",
+    "cpu_name": "VARCHAR(128)",
+    "version": "VARCHAR(16)",
+    "upgrade_to": "VARCHAR(16)",
+    "restart_requested": "BOOLEAN",
+    "last_heard_from": "DATETIME",
+    "last_polled": "DATETIME",
+    "last_success_on": "DATETIME",
+    "notes": "TEXT",
 }
+# When `registered` registered (its last_heard_from), as the API writes it.
+REGISTERED_AT = datetime.datetime(2026, 11, 29, 7, 0, 56, tzinfo=datetime.UTC)
+REGISTERED_AT_JSON = "2026-11-29T07:00:56Z"
+
+
+def _registered_agent(**changes: Any) -> dict[str, Any]:
+    """The whole JSON of the agent of `REGISTRATION`, as registered."""
+    body = {
+        "id": AGENT_ID,
+        "hostname": "127.0.0.1",
+        "port": 50123,
+        "remote_ip": "10.20.30.40",
+        "use_address": "remote",
+        "state": "online",
+        "cpus": 2,
+        "ram": 24105,
+        "free_ram": 23076,
+        "ram_allocation": 0.8,
+        "cpu_allocation": 1.0,
+        "time_offset": 0,
+        "os_class": "linux",
+        "os_fullname": "Linux-6.18.0-x86_64-with-debian-12.11",
+        "cpu_name": "AMD EPYC",
+        "version": "0.8.6",
+        "upgrade_to": None,
+        "restart_requested": False,
+        "last_heard_from": REGISTERED_AT_JSON,
+        "last_polled": None,
+        "last_success_on": None,
+        "notes": "",
+    }
+    body.update(changes)
+    return body
 
 
 def _error(response: Any) -> str:
@@ -117,7 +170,8 @@ def _agent_url(agent_id: Any) -> str:
 @pytest.fixture
 def registered(agent_client: Any) -> Agent:
     """The agent of `REGISTRATION`, registered through the API."""
-    response = agent_client.post(ENDPOINT, REGISTRATION)
+    with time_machine.travel(REGISTERED_AT, tick=False):
+        response = agent_client.post(ENDPOINT, REGISTRATION)
     assert response.status_code == 201, response.content
     return Agent.objects.get(pk=AGENT_ID)
 
@@ -125,14 +179,12 @@ def registered(agent_client: Any) -> Agent:
 # --- POST /agents/ (R1) ------------------------------------------------------
 
 
-def test_registration_of_a_new_agent_answers_201_with_its_id(agent_client) -> None:
-    response = agent_client.post(ENDPOINT, REGISTRATION)
+def test_registration_of_a_new_agent_answers_201_with_the_agent(agent_client) -> None:
+    with time_machine.travel(REGISTERED_AT, tick=False):
+        response = agent_client.post(ENDPOINT, REGISTRATION)
     assert response.status_code == 201
     assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert set(body) == AGENT_KEYS
-    assert body["id"] == AGENT_ID
-    assert (body["state"], body["use_address"]) == ("online", "remote")
+    assert response.json() == _registered_agent()
 
 
 def test_registration_accepts_a_windows_host_name_with_underscores(
@@ -517,12 +569,34 @@ def test_schema_lists_the_documented_columns(api_client, url) -> None:
 # --- GET /agents/<id> --------------------------------------------------------
 
 
-def test_detail_shows_the_agent_with_the_legacy_ip(agent_client, registered) -> None:
+def test_detail_shows_every_column_of_the_agent(agent_client, registered) -> None:
     response = agent_client.get(_agent_url(AGENT_ID))
     assert response.status_code == 200
-    body = response.json()
-    assert set(body) == AGENT_KEYS | {"ip"}
-    assert body["ip"] == body["remote_ip"] == "10.20.30.40"
+    assert response.json() == _registered_agent()
+
+
+def test_detail_shows_the_columns_the_master_sets(agent_client, registered) -> None:
+    moment = datetime.datetime(2026, 11, 29, 8, 1, 2, tzinfo=datetime.UTC)
+    Agent.objects.filter(pk=AGENT_ID).update(
+        upgrade_to="0.9.0",
+        restart_requested=True,
+        last_polled=moment,
+        last_success_on=moment,
+        notes="rack 4",
+        use_address=UseAddress.PASSIVE,
+        state=AgentState.DISABLED,
+        os_class=None,
+    )
+    assert agent_client.get(_agent_url(AGENT_ID)).json() == _registered_agent(
+        upgrade_to="0.9.0",
+        restart_requested=True,
+        last_polled="2026-11-29T08:01:02Z",
+        last_success_on="2026-11-29T08:01:02Z",
+        notes="rack 4",
+        use_address="passive",
+        state="disabled",
+        os_class=None,
+    )
 
 
 def test_detail_accepts_a_trailing_slash(agent_client, registered) -> None:
@@ -545,11 +619,14 @@ def test_detail_refuses_an_id_that_is_not_a_uuid(api_client) -> None:
 
 
 def test_running_heartbeat_answers_200_with_the_agent(agent_client, registered) -> None:
-    response = agent_client.post(_agent_url(AGENT_ID), HEARTBEAT_RUNNING)
+    later = datetime.datetime(2026, 11, 29, 7, 5, tzinfo=datetime.UTC)
+    with time_machine.travel(later, tick=False):
+        response = agent_client.post(_agent_url(AGENT_ID), HEARTBEAT_RUNNING)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert set(response.json()) == AGENT_KEYS | {"ip"}
-    assert (response.json()["state"], response.json()["free_ram"]) == ("running", 22000)
+    assert response.json() == _registered_agent(
+        state="running", free_ram=22000, last_heard_from="2026-11-29T07:05:00Z"
+    )
 
 
 def test_running_heartbeat_records_state_free_ram_and_disks(

@@ -215,38 +215,47 @@ class AgentListSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Every column of the original's Agent model (its Models section), in the
+# order the single-agent answers list them; relations are not rendered.
+AGENT_COLUMNS = [
+    "id",
+    "hostname",
+    "port",
+    "remote_ip",
+    "use_address",
+    "state",
+    "cpus",
+    "ram",
+    "free_ram",
+    "ram_allocation",
+    "cpu_allocation",
+    "time_offset",
+    "os_class",
+    "os_fullname",
+    "cpu_name",
+    "version",
+    "upgrade_to",
+    "restart_requested",
+    "last_heard_from",
+    "last_polled",
+    "last_success_on",
+    "notes",
+]
+
+
 class AgentSerializer(serializers.ModelSerializer):
-    """An agent as registration answers it (``POST /agents/``)."""
+    """An agent: every column of its model, as the original's ``to_dict``.
+
+    Registration (``POST /agents/``), ``GET``/``POST /agents/<id>`` answer it.
+    """
 
     use_address = LegacyChoiceField(UseAddress, read_only=True)
     state = LegacyChoiceField(AgentState, read_only=True)
+    os_class = LegacyChoiceField(OperatingSystem, read_only=True, allow_null=True)
 
     class Meta:
         model = Agent
-        fields = [
-            "id",
-            "hostname",
-            "port",
-            "remote_ip",
-            "use_address",
-            "state",
-            "cpus",
-            "ram",
-            "free_ram",
-            "ram_allocation",
-            "cpu_allocation",
-            "time_offset",
-        ]
-        read_only_fields = fields
-
-
-class AgentDetailSerializer(AgentSerializer):
-    """One agent (``GET``/``POST /agents/<id>``): also the legacy ``ip``."""
-
-    ip = serializers.IPAddressField(source="remote_ip", read_only=True, allow_null=True)
-
-    class Meta(AgentSerializer.Meta):
-        fields = [*AgentSerializer.Meta.fields, "ip"]
+        fields = AGENT_COLUMNS
         read_only_fields = fields
 
 

@@ -27,7 +27,6 @@ from farm.api.exceptions import Conflict, PayloadTooLarge
 from farm.api.parsers import RawBodyParser
 from farm.api.permissions import AgentPermission
 from farm.api.serializers.agents import (
-    AgentDetailSerializer,
     AgentListSerializer,
     AgentRegistrationReportSerializer,
     AgentReportSerializer,
@@ -60,20 +59,32 @@ from farm.services.agents import (
 )
 from pyfarm_site.conf import farm_config
 
-# The column -> SQL type map of ``GET /agents/schema``, as documented.
+# The column -> SQL type map of ``GET /agents/schema``: every column of the
+# original's Agent model, its enumerated columns typed by their enum type's
+# name, as the original's ``to_schema`` wrote them.
 AGENT_SCHEMA = {
     "ram": "INTEGER",
     "free_ram": "INTEGER",
     "time_offset": "INTEGER",
-    "use_address": "INTEGER",
+    "use_address": "UseAgentAddressEnum",
     "hostname": "VARCHAR(255)",
     "cpus": "INTEGER",
     "port": "INTEGER",
-    "state": "INTEGER",
+    "state": "AgentStateEnum",
     "ram_allocation": "FLOAT",
     "cpu_allocation": "FLOAT",
     "id": "UUIDType",
     "remote_ip": "IPv4Address",
+    "os_class": "OperatingSystemEnum",
+    "os_fullname": "VARCHAR(128)",
+    "cpu_name": "VARCHAR(128)",
+    "version": "VARCHAR(16)",
+    "upgrade_to": "VARCHAR(16)",
+    "restart_requested": "BOOLEAN",
+    "last_heard_from": "DATETIME",
+    "last_polled": "DATETIME",
+    "last_success_on": "DATETIME",
+    "notes": "TEXT",
 }
 
 UPDATE_VERSION_PARAMETER = OpenApiParameter(
@@ -127,7 +138,7 @@ class AgentViewSet(AgentFacingViewSet):
     """``/agents/``, ``/agents/<id>`` and ``/agents/schema``."""
 
     queryset = Agent.objects.all()
-    serializer_class = AgentDetailSerializer
+    serializer_class = AgentSerializer
     filterset_class = AgentFilterSet
     agent_actions = frozenset({"register", "retrieve", "report"})
 
@@ -172,18 +183,18 @@ class AgentViewSet(AgentFacingViewSet):
     @extend_schema(
         summary="Show an agent",
         parameters=[AGENT_PARAMETER],
-        responses=AgentDetailSerializer,
+        responses=AgentSerializer,
     )
     def retrieve(self, request: Request, agent_id: str) -> Response:
         """One agent."""
-        return Response(AgentDetailSerializer(get_agent(agent_id)).data)
+        return Response(AgentSerializer(get_agent(agent_id)).data)
 
     @extend_schema(
         summary="Update an agent (heartbeat)",
         operation_id="agents_report",
         parameters=[AGENT_PARAMETER],
         request=AgentReportSerializer,
-        responses=AgentDetailSerializer,
+        responses=AgentSerializer,
     )
     def report(self, request: Request, agent_id: str) -> Response:
         """Merge what the request says into the agent; 404 makes it register."""
@@ -191,7 +202,7 @@ class AgentViewSet(AgentFacingViewSet):
         serializer = AgentReportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         update_agent(agent=agent, report=serializer.to_report())
-        return Response(AgentDetailSerializer(agent).data)
+        return Response(AgentSerializer(agent).data)
 
     @extend_schema(
         summary="Delete an agent", parameters=[AGENT_PARAMETER], responses={204: None}
