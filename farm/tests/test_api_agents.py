@@ -904,21 +904,31 @@ def test_software_list_is_not_open_to_agent_networks(agent_client, registered) -
 
 # --- /agents/<id>/tasks/ --------------------------------------------------------
 
-TASK_KEYS = {
-    "id",
-    "job_id",
-    "agent_id",
-    "frame",
-    "state",
-    "priority",
-    "attempts",
-    "hidden",
-    "time_submitted",
-    "time_started",
-    "time_finished",
-    "project",
-    "project_id",
-}
+SUBMITTED_AT = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.UTC)
+
+
+def _task_columns(task: Task, **changes: Any) -> dict[str, Any]:
+    """Every column of a task submitted at `SUBMITTED_AT`, as JSON."""
+    body = {
+        "id": task.pk,
+        "job_id": task.job_id,
+        "agent_id": None if task.agent_id is None else str(task.agent_id),
+        "frame": float(task.frame),
+        "tile": None,
+        "state": "queued",
+        "priority": 0,
+        "hidden": False,
+        "attempts": 0,
+        "failures": 0,
+        "progress": 0.0,
+        "sent_to_agent": False,
+        "last_error": None,
+        "time_submitted": "2026-11-29T07:00:00Z",
+        "time_started": None,
+        "time_finished": None,
+    }
+    body.update(changes)
+    return body
 
 
 def _tasks_url(agent_id: Any) -> str:
@@ -926,22 +936,26 @@ def _tasks_url(agent_id: Any) -> str:
 
 
 def test_task_list_shows_the_agents_tasks_with_their_job(api_client) -> None:
-    task = TaskFactory.create(running=True, frame=2)
+    with time_machine.travel(SUBMITTED_AT, tick=False):
+        task = TaskFactory.create(running=True, frame=2)
     TaskFactory.create(running=True)
     response = api_client.get(_tasks_url(task.agent_id))
     assert response.status_code == 200
-    [shown] = response.json()
-    assert set(shown) == TASK_KEYS | {"job"}
-    assert (shown["id"], shown["frame"], shown["state"]) == (task.pk, 2.0, "running")
-    assert shown["agent_id"] == str(task.agent_id)
     version = task.job.jobtype_version
-    assert shown["job"] == {
-        "id": task.job_id,
-        "title": task.job.title,
-        "jobtype": version.jobtype.name,
-        "jobtype_id": version.jobtype_id,
-        "jobtype_version": version.version,
-    }
+    assert response.json() == [
+        _task_columns(
+            task,
+            state="running",
+            attempts=1,
+            job={
+                "id": task.job_id,
+                "title": task.job.title,
+                "jobtype": version.jobtype.name,
+                "jobtype_id": version.jobtype_id,
+                "jobtype_version": version.version,
+            },
+        )
+    ]
 
 
 @pytest.mark.parametrize("count", [2, 20])
@@ -969,16 +983,18 @@ def test_admin_gives_a_queued_task_to_an_agent(admin_api_client) -> None:
         _tasks_url(agent.pk), {"id": task.pk}, format="json"
     )
     assert response.status_code == 200
-    body = response.json()
-    assert set(body) == TASK_KEYS | {"job", "agent", "parents", "children"}
-    assert body["agent"] == {
-        "id": str(agent.pk),
-        "hostname": agent.hostname,
-        "port": agent.port,
-        "ip": agent.remote_ip,
-    }
-    assert body["job"] == {"id": task.job_id, "title": task.job.title}
     task.refresh_from_db()
+    assert response.json() == _task_columns(
+        task,
+        time_submitted=task.time_submitted.isoformat().replace("+00:00", "Z"),
+        job={"id": task.job_id, "title": task.job.title},
+        agent={
+            "id": str(agent.pk),
+            "hostname": agent.hostname,
+            "port": agent.port,
+            "ip": agent.remote_ip,
+        },
+    )
     assert (task.agent_id, task.sent_to_agent) == (agent.pk, False)
 
 

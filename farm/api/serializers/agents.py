@@ -308,18 +308,12 @@ class AgentTaskJobSerializer(serializers.ModelSerializer):
 
 
 class _TaskFieldsSerializer(serializers.ModelSerializer):
-    """Columns a task shows in the agent's task lists.
-
-    ``project`` and ``project_id`` are always null: the original's projects
-    are gone, the keys are kept for its clients.
-    """
+    """Every column of a task, as the agent's task lists show it."""
 
     job_id = serializers.IntegerField(read_only=True)
     agent_id = serializers.UUIDField(read_only=True, allow_null=True)
     frame = serializers.FloatField(read_only=True)
     state = LegacyChoiceField(WorkState, read_only=True)
-    project = serializers.SerializerMethodField()
-    project_id = serializers.SerializerMethodField()
 
     class Meta:
         model = Task
@@ -328,25 +322,20 @@ class _TaskFieldsSerializer(serializers.ModelSerializer):
             "job_id",
             "agent_id",
             "frame",
+            "tile",
             "state",
             "priority",
-            "attempts",
             "hidden",
+            "attempts",
+            "failures",
+            "progress",
+            "sent_to_agent",
+            "last_error",
             "time_submitted",
             "time_started",
             "time_finished",
-            "project",
-            "project_id",
         ]
         read_only_fields = fields
-
-    def get_project(self, task: Task) -> str | None:
-        """Always null (no projects any more)."""
-        return None
-
-    def get_project_id(self, task: Task) -> int | None:
-        """Always null (no projects any more)."""
-        return None
 
 
 class AgentTaskSerializer(_TaskFieldsSerializer):
@@ -369,34 +358,14 @@ class AssignedJobSerializer(serializers.ModelSerializer):
 
 
 class AssignedTaskSerializer(_TaskFieldsSerializer):
-    """A task just given to an agent (``POST /agents/<id>/tasks/``).
-
-    ``parents`` and ``children`` are always empty: tasks have no dependencies
-    of their own (jobs do).
-    """
+    """A task just given to an agent (``POST /agents/<id>/tasks/``)."""
 
     job = AssignedJobSerializer(read_only=True)
     agent = TaskAgentSerializer(read_only=True)
-    parents = serializers.SerializerMethodField()
-    children = serializers.SerializerMethodField()
 
     class Meta(_TaskFieldsSerializer.Meta):
-        fields = [
-            *_TaskFieldsSerializer.Meta.fields,
-            "job",
-            "agent",
-            "parents",
-            "children",
-        ]
+        fields = [*_TaskFieldsSerializer.Meta.fields, "job", "agent"]
         read_only_fields = fields
-
-    def get_parents(self, task: Task) -> list[int]:
-        """Always empty (tasks have no dependencies)."""
-        return []
-
-    def get_children(self, task: Task) -> list[int]:
-        """Always empty (tasks have no dependencies)."""
-        return []
 
 
 class TaskAssignmentSerializer(StrictSerializerMixin, serializers.Serializer):

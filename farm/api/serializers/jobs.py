@@ -547,7 +547,7 @@ class JobSerializer(serializers.Serializer):
 
 
 class TaskListSerializer(serializers.Serializer):
-    """One row of ``GET /jobs/<job>/tasks/``.
+    """One row of ``GET /jobs/<job>/tasks/``: every column of the task model.
 
     A job may have a million tasks: the list is streamed from plain rows
     (`farm.api.streaming`), with the keys and values of these fields.
@@ -564,11 +564,11 @@ class TaskListSerializer(serializers.Serializer):
     attempts = serializers.IntegerField(read_only=True)
     failures = serializers.IntegerField(read_only=True)
     progress = serializers.FloatField(read_only=True)
+    sent_to_agent = serializers.BooleanField(read_only=True)
     last_error = serializers.CharField(read_only=True, allow_null=True)
     time_submitted = serializers.DateTimeField(read_only=True)
     time_started = serializers.DateTimeField(read_only=True, allow_null=True)
     time_finished = serializers.DateTimeField(read_only=True, allow_null=True)
-    project_id = AlwaysNullField()
 
 
 class AgentBriefSerializer(serializers.Serializer):
@@ -579,13 +579,14 @@ class AgentBriefSerializer(serializers.Serializer):
 
 
 class TaskSerializer(TaskListSerializer):
-    """A single task, with its job and agent (needs their joins)."""
+    """A single task, with its job and agent (needs their joins).
+
+    The original's ``parents``, ``children`` and ``project`` keys are gone
+    with the columns they came from: tasks have no dependencies of their own.
+    """
 
     job = serializers.SerializerMethodField()
     agent = serializers.SerializerMethodField()
-    parents = serializers.SerializerMethodField()
-    children = serializers.SerializerMethodField()
-    project = AlwaysNullField()
 
     @extend_schema_field(JobRefSerializer)
     def get_job(self, task: Task) -> dict[str, Any]:
@@ -596,14 +597,6 @@ class TaskSerializer(TaskListSerializer):
     def get_agent(self, task: Task) -> dict[str, Any] | None:
         """``{"id", "hostname"}`` of the agent the task is assigned to."""
         return AgentBriefSerializer(task.agent).data if task.agent is not None else None
-
-    def get_parents(self, task: Task) -> list[Any]:
-        """Always empty: tasks have no dependencies of their own."""
-        return []
-
-    def get_children(self, task: Task) -> list[Any]:
-        """Always empty: tasks have no dependencies of their own."""
-        return []
 
 
 class NotifiedUserSerializer(serializers.Serializer):
