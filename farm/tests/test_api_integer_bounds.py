@@ -54,7 +54,7 @@ def _error(response: Any) -> str:
         ({"ram_max": INT32_OVERFLOW}, "ram_max"),
         ({"autodelete_time": INT32_OVERFLOW}, "autodelete_time"),
         ({"jobtype_version": INT32_OVERFLOW}, "jobtype_version"),
-        ({"jobgroup_id": INT64_OVERFLOW}, "jobgroup_id"),
+        ({"job_group_id": INT64_OVERFLOW}, "job_group_id"),
         ({"parents": [INT64_OVERFLOW]}, "parents"),
         ({"parents": [-1]}, "parents"),
     ],

@@ -46,8 +46,9 @@ pytestmark = pytest.mark.django_db
 
 JOBS = "/api/v1/jobs/"
 
-# Every key of a job's JSON: the union of the documented examples (GET, POST,
-# update) and the columns they predate.
+# Every key of a job's JSON: the columns of the job model (the ids of its job
+# type version, owner and queue as their names), its group's title, the frame
+# range and the relations the original rendered.
 JOB_KEYS = {
     "id",
     "title",
@@ -55,7 +56,8 @@ JOB_KEYS = {
     "jobtype",
     "jobtype_version",
     "jobqueue",
-    "jobgroup_id",
+    "job_group_id",
+    "jobgroup",
     "user",
     "priority",
     "weight",
@@ -73,6 +75,7 @@ JOB_KEYS = {
     "ram_max",
     "hidden",
     "to_be_deleted",
+    "completion_notify_sent",
     "autodelete_time",
     "output_link",
     "data",
@@ -87,9 +90,6 @@ JOB_KEYS = {
     "tag_requirements",
     "software_requirements",
     "notified_users",
-    "tasks_failed",
-    "project_id",
-    "project",
 }
 SOFTWARE_REQUIREMENT_KEYS = {
     "software",
@@ -291,8 +291,11 @@ def test_it_sets_a_nested_queue_by_its_path(api_client, jobtype) -> None:
 
 def test_it_sets_the_group(api_client, jobtype) -> None:
     group = JobGroupFactory.create(main_jobtype=jobtype)
-    response = _submit(api_client, _body(jobgroup_id=group.pk))
-    assert response.json()["jobgroup_id"] == group.pk
+    response = _submit(api_client, _body(job_group_id=group.pk))
+    assert (response.json()["job_group_id"], response.json()["jobgroup"]) == (
+        group.pk,
+        group.title,
+    )
 
 
 def test_it_sets_the_parents(api_client, jobtype) -> None:
@@ -401,7 +404,7 @@ def test_new_tasks_are_queued_with_the_jobs_priority(api_client, jobtype) -> Non
         ({"jobtype": "NoSuchType"}, "NoSuchType"),
         ({"jobtype_version": 9}, "version 9"),
         ({"jobqueue": "nowhere"}, "nowhere"),
-        ({"jobgroup_id": 4242}, "4242"),
+        ({"job_group_id": 4242}, "4242"),
         ({"parents": [4242]}, "4242"),
         ({"software_requirements": [{"software": "maya"}]}, "maya"),
         (
@@ -539,7 +542,7 @@ def test_it_refuses_missing_required_fields(api_client, jobtype, missing) -> Non
         ({"output_link": "not a url"}, "output_link"),
         ({"tags": [""]}, "tags"),
         ({"tags": ["x" * 100]}, "tag"),
-        ({"jobgroup_id": 10**20}, "jobgroup_id"),
+        ({"job_group_id": 10**20}, "job_group_id"),
     ],
 )
 def test_it_refuses_out_of_range_values(api_client, jobtype, extra, field) -> None:

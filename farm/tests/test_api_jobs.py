@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 
 from accounts.models import User
@@ -39,20 +41,26 @@ NOTIFIED_USERS = "/api/v1/jobs/{job}/notified_users/"
 NOTIFIED_USER = "/api/v1/jobs/{job}/notified_users/{username}"
 
 DOCUMENTED_SCHEMA = {
+    "autodelete_time": "INTEGER",
     "batch": "INTEGER",
     "by": "NUMERIC(10, 4)",
+    "completion_notify_sent": "BOOLEAN",
     "cpus": "INTEGER",
     "data": "JSONDict",
     "end": "NUMERIC(10,4)",
     "environ": "JSONDict",
     "hidden": "BOOLEAN",
     "id": "INTEGER",
+    "job_group_id": "INTEGER",
     "jobtype": "VARCHAR(64)",
     "jobtype_version": "INTEGER",
     "jobqueue": "VARCHAR(255)",
+    "maximum_agents": "INTEGER",
+    "minimum_agents": "INTEGER",
     "notes": "TEXT",
+    "num_tiles": "INTEGER",
+    "output_link": "TEXT",
     "priority": "INTEGER",
-    "project_id": "INTEGER",
     "ram": "INTEGER",
     "ram_max": "INTEGER",
     "ram_warning": "INTEGER",
@@ -63,8 +71,63 @@ DOCUMENTED_SCHEMA = {
     "time_started": "DATETIME",
     "time_submitted": "DATETIME",
     "title": "VARCHAR(255)",
+    "to_be_deleted": "BOOLEAN",
     "user": "VARCHAR(255)",
+    "weight": "INTEGER",
 }
+SUBMITTED_AT = datetime.datetime(2026, 11, 29, 7, 0, tzinfo=datetime.UTC)
+
+
+def _job_json(job: Job, **changes: Any) -> dict[str, Any]:
+    """The whole JSON of a queued job of frames 1-4 submitted at `SUBMITTED_AT`.
+
+    Columns that come from the configuration are read from the stored job.
+    """
+    job.refresh_from_db()
+    body = {
+        "id": job.pk,
+        "title": job.title,
+        "state": "queued",
+        "jobtype": job.jobtype_version.jobtype.name,
+        "jobtype_version": job.jobtype_version.version,
+        "jobqueue": None,
+        "job_group_id": None,
+        "jobgroup": None,
+        "user": None,
+        "priority": job.priority,
+        "weight": job.weight,
+        "minimum_agents": None,
+        "maximum_agents": None,
+        "start": 1.0,
+        "end": 4.0,
+        "by": 1.0,
+        "batch": job.batch,
+        "num_tiles": None,
+        "requeue": job.requeue,
+        "cpus": job.cpus,
+        "ram": job.ram,
+        "ram_warning": None,
+        "ram_max": None,
+        "hidden": False,
+        "to_be_deleted": False,
+        "completion_notify_sent": False,
+        "autodelete_time": None,
+        "output_link": None,
+        "data": None,
+        "environ": None,
+        "notes": "",
+        "time_submitted": "2026-11-29T07:00:00Z",
+        "time_started": None,
+        "time_finished": None,
+        "parents": [],
+        "children": [],
+        "tags": [],
+        "tag_requirements": [],
+        "software_requirements": [],
+        "notified_users": [],
+    }
+    body.update(changes)
+    return body
 
 
 def _job(title: str = "Test Job", owner: Any = None, **fields: Any) -> Job:
@@ -160,20 +223,54 @@ def test_anonymous_users_cannot_read_the_schema(anonymous_client) -> None:
 # --- GET jobs/<job> -------------------------------------------------------------
 
 
-def test_it_returns_a_job_by_id_with_the_documented_keys(api_client, user) -> None:
-    job = _job(owner=user, data={"foo": "bar"})
+def test_it_returns_a_job_by_id_with_every_column(api_client, user) -> None:
+    with time_machine.travel(SUBMITTED_AT, tick=False):
+        job = _job(owner=user, data={"foo": "bar"})
     response = api_client.get(JOB.format(job=job.pk))
     assert response.status_code == 200
-    body = response.json()
-    assert set(body) == JOB_KEYS
-    assert (body["id"], body["title"], body["user"], body["data"]) == (
-        job.pk,
-        "Test Job",
-        "artist",
-        {"foo": "bar"},
+    assert response.json() == _job_json(job, user="artist", data={"foo": "bar"})
+
+
+def test_it_returns_the_columns_a_job_was_given(api_client) -> None:
+    queue = JobQueueFactory.create(
+        name="shots", parent=JobQueueFactory.create(name="render")
     )
-    assert (body["start"], body["end"], body["by"]) == (1.0, 4.0, 1.0)
-    assert (body["project_id"], body["project"]) == (None, None)
+    group = JobGroupFactory.create(title="Sequence 10")
+    with time_machine.travel(SUBMITTED_AT, tick=False):
+        job = _job(
+            queue=queue,
+            group=group,
+            weight=7,
+            minimum_agents=2,
+            maximum_agents=5,
+            autodelete_time=3600,
+            output_link="https://example.com/out",
+            ram_warning=1000,
+            ram_max=2000,
+            environ={"A": "1"},
+            notes="see me",
+        )
+    Job.objects.filter(pk=job.pk).update(
+        to_be_deleted=True, completion_notify_sent=True, hidden=True
+    )
+    assert api_client.get(JOB.format(job=job.pk)).json() == _job_json(
+        job,
+        jobqueue="render/shots",
+        job_group_id=group.pk,
+        jobgroup="Sequence 10",
+        weight=7,
+        minimum_agents=2,
+        maximum_agents=5,
+        autodelete_time=3600,
+        output_link="https://example.com/out",
+        ram_warning=1000,
+        ram_max=2000,
+        environ={"A": "1"},
+        notes="see me",
+        to_be_deleted=True,
+        completion_notify_sent=True,
+        hidden=True,
+    )
 
 
 def test_it_returns_a_job_by_title(api_client) -> None:
@@ -191,8 +288,6 @@ def test_it_renders_the_relations_of_a_job(api_client) -> None:
         parents=[parent],
     )
     child = _job("child", parents=[job])
-    failed = Task.objects.for_job(job.pk).order_by("frame")[0]
-    Task.objects.filter(pk=failed.pk).update(state=WorkState.FAILED)
     JobNotifiedUser.objects.create(
         job=job, user=UserFactory.create(username="testuser", email="t@example.com")
     )
@@ -201,7 +296,6 @@ def test_it_renders_the_relations_of_a_job(api_client) -> None:
     assert body["children"] == [{"id": child.pk, "title": "child"}]
     assert body["tags"] == ["shot"]
     assert body["tag_requirements"] == [{"tag": "workstation", "negate": True}]
-    assert body["tasks_failed"] == [failed.pk]
     assert body["notified_users"] == [
         {
             "username": "testuser",
@@ -220,7 +314,7 @@ def test_reading_a_job_runs_a_constant_number_of_queries(
         tags=[TagFactory.create(), TagFactory.create()],
         parents=[_job("p1"), _job("p2")],
     )
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         response = api_client.get(JOB.format(job=job.pk))
     assert response.status_code == 200
 
@@ -301,7 +395,7 @@ def test_it_changes_the_relations_by_name(admin_api_client, user) -> None:
         job,
         {
             "jobqueue": "render",
-            "jobgroup_id": group.pk,
+            "job_group_id": group.pk,
             "user": "other",
             "parents": [parent.pk],
             "tags": ["a", "b"],
@@ -310,7 +404,7 @@ def test_it_changes_the_relations_by_name(admin_api_client, user) -> None:
     )
     assert response.status_code == 200
     body = response.json()
-    assert (body["jobqueue"], body["jobgroup_id"], body["user"]) == (
+    assert (body["jobqueue"], body["job_group_id"], body["user"]) == (
         "render",
         group.pk,
         "other",
@@ -475,7 +569,7 @@ def test_a_job_cannot_depend_on_its_children(api_client, user) -> None:
     "body",
     [
         {"jobqueue": "nowhere"},
-        {"jobgroup_id": 4242},
+        {"job_group_id": 4242},
         {"parents": [4242]},
         {"software_requirements": [{"software": "maya"}]},
     ],
@@ -771,3 +865,51 @@ def test_a_frame_range_change_within_the_configured_maximum_is_made(
     assert _change(api_client, job, {"end": 4}).status_code == 400
     assert _change(api_client, job, {"end": 3}).status_code == 200
     assert Task.objects.filter(job=job).count() == 6
+
+
+# --- whole job answers of POST jobs/ and POST jobs/<job> ------------------------
+
+
+def test_a_submission_answers_the_whole_job(api_client, user) -> None:
+    version = JobTypeVersionFactory.create()
+    group = JobGroupFactory.create(title="Sequence 10")
+    with time_machine.travel(SUBMITTED_AT, tick=False):
+        response = api_client.post(
+            JOBS,
+            {
+                "title": "Test Job",
+                "jobtype": version.jobtype.name,
+                "start": 1,
+                "end": 4,
+                "job_group_id": group.pk,
+            },
+            format="json",
+        )
+    assert response.status_code == 201
+    job = Job.objects.get()
+    assert response.json() == _job_json(
+        job, user="artist", job_group_id=group.pk, jobgroup="Sequence 10"
+    )
+
+
+def test_a_change_of_the_group_answers_the_whole_job(api_client, user) -> None:
+    with time_machine.travel(SUBMITTED_AT, tick=False):
+        job = _job(owner=user)
+    group = JobGroupFactory.create(title="Sequence 20")
+    response = _change(api_client, job, {"job_group_id": group.pk})
+    assert response.status_code == 200
+    assert response.json() == _job_json(
+        job, user="artist", job_group_id=group.pk, jobgroup="Sequence 20"
+    )
+    response = _change(api_client, job, {"job_group_id": None})
+    assert response.json() == _job_json(job, user="artist")
+
+
+def test_the_legacy_jobgroup_id_is_refused_as_unknown(api_client, user) -> None:
+    job = _job(owner=user)
+    group = JobGroupFactory.create()
+    response = _change(api_client, job, {"jobgroup_id": group.pk})
+    assert response.status_code == 400
+    assert "jobgroup_id" in response.json()["error"]
+    job.refresh_from_db()
+    assert job.group_id is None

@@ -271,7 +271,7 @@ class Seeder:
                 "end": 4,
                 "tags": ["fuzz"],
                 "jobqueue": "fuzzq",
-                "jobgroup_id": group["id"],
+                "job_group_id": group["id"],
                 "software_requirements": [{"software": "blender"}],
             },
         )

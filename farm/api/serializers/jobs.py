@@ -39,9 +39,12 @@ from farm.services.references import (
 )
 from pyfarm_site.conf import farm_config
 
-# The column -> SQL type map of GET /jobs/schema, as the original documents it
-# (including its inconsistent spacing in the NUMERIC types).
+# The column -> SQL type map of GET /jobs/schema: every column of the
+# original's Job model, with the job type version, owner and queue ids given
+# as the names the API uses, and the frame range (including the original's
+# inconsistent spacing in the NUMERIC types).
 JOB_SCHEMA = {
+    "autodelete_time": "INTEGER",
     "batch": "INTEGER",
     "by": "NUMERIC(10, 4)",
     "cpus": "INTEGER",
@@ -49,13 +52,18 @@ JOB_SCHEMA = {
     "end": "NUMERIC(10,4)",
     "environ": "JSONDict",
     "hidden": "BOOLEAN",
+    "completion_notify_sent": "BOOLEAN",
     "id": "INTEGER",
+    "job_group_id": "INTEGER",
     "jobtype": "VARCHAR(64)",
     "jobtype_version": "INTEGER",
     "jobqueue": "VARCHAR(255)",
+    "maximum_agents": "INTEGER",
+    "minimum_agents": "INTEGER",
     "notes": "TEXT",
+    "num_tiles": "INTEGER",
+    "output_link": "TEXT",
     "priority": "INTEGER",
-    "project_id": "INTEGER",
     "ram": "INTEGER",
     "ram_max": "INTEGER",
     "ram_warning": "INTEGER",
@@ -66,7 +74,9 @@ JOB_SCHEMA = {
     "time_started": "DATETIME",
     "time_submitted": "DATETIME",
     "title": "VARCHAR(255)",
+    "to_be_deleted": "BOOLEAN",
     "user": "VARCHAR(255)",
+    "weight": "INTEGER",
 }
 
 # States an agent (or a user) may report for a task; paused is a job's state.
@@ -296,7 +306,9 @@ class _JobColumnsSerializer(StrictSerializerMixin, serializers.Serializer):
     jobqueue = StrictCharField(
         required=False, allow_null=True, max_length="max_queue_path_length"
     )
-    jobgroup_id = StrictIntegerField(required=False, allow_null=True, bounds=ID_RANGE)
+    job_group_id = StrictIntegerField(
+        source="jobgroup_id", required=False, allow_null=True, bounds=ID_RANGE
+    )
     parents = serializers.ListField(
         child=StrictIntegerField(bounds=ID_RANGE), required=False
     )
@@ -421,9 +433,12 @@ class NotifiedUserDetailSerializer(serializers.Serializer):
 class JobSerializer(serializers.Serializer):
     """A job with its relations, as the single-job endpoints return it.
 
+    Every column of the job model, the ids of the job type version, queue and
+    owner given as ``jobtype``/``jobtype_version``, ``jobqueue`` and ``user``
+    (as the original did), the group as ``job_group_id`` and its title
+    ``jobgroup``, the frame range, and the relations the original rendered.
     Needs `job_detail_queryset`'s joins and prefetches to run a fixed number
-    of queries. ``project`` and ``project_id`` are always null: projects were
-    dropped from the original long ago but stayed in its answers.
+    of queries.
     """
 
     id = serializers.IntegerField(read_only=True)
@@ -436,8 +451,11 @@ class JobSerializer(serializers.Serializer):
         source="jobtype_version.version", read_only=True
     )
     jobqueue = serializers.SerializerMethodField()
-    jobgroup_id = serializers.IntegerField(
+    job_group_id = serializers.IntegerField(
         source="group_id", read_only=True, allow_null=True
+    )
+    jobgroup = serializers.CharField(
+        source="group.title", read_only=True, allow_null=True, default=None
     )
     user = serializers.SerializerMethodField()
     priority = serializers.IntegerField(read_only=True)
@@ -456,6 +474,7 @@ class JobSerializer(serializers.Serializer):
     ram_max = serializers.IntegerField(read_only=True, allow_null=True)
     hidden = serializers.BooleanField(read_only=True)
     to_be_deleted = serializers.BooleanField(read_only=True)
+    completion_notify_sent = serializers.BooleanField(read_only=True)
     autodelete_time = serializers.IntegerField(read_only=True, allow_null=True)
     output_link = serializers.CharField(read_only=True, allow_null=True)
     data = JSONObjectField(read_only=True, allow_null=True)  # type: ignore[assignment]
@@ -470,13 +489,10 @@ class JobSerializer(serializers.Serializer):
     tag_requirements = serializers.SerializerMethodField()
     software_requirements = serializers.SerializerMethodField()
     notified_users = serializers.SerializerMethodField()
-    tasks_failed = serializers.SerializerMethodField()
-    project_id = AlwaysNullField()
-    project = AlwaysNullField()
 
     def get_jobqueue(self, job: Job) -> str | None:
-        """The queue's name."""
-        return job.queue.name if job.queue is not None else None
+        """The queue's path ("root/child"), as the original gave it."""
+        return job.queue.fullpath if job.queue is not None else None
 
     def get_user(self, job: Job) -> str | None:
         """The owner's username."""
@@ -540,10 +556,6 @@ class JobSerializer(serializers.Serializer):
             }
             for notified in job.notified_users.all()
         ]
-
-    def get_tasks_failed(self, job: Job) -> list[int]:
-        """Ids of the job's failed tasks."""
-        return [task.pk for task in getattr(job, "failed_tasks", [])]
 
 
 class TaskListSerializer(serializers.Serializer):

@@ -48,7 +48,6 @@ from farm.api.streaming import (
     list_response,
 )
 from farm.api.views.base import ColumnTypesView
-from farm.choices import WorkState
 from farm.models import (
     Agent,
     Job,
@@ -87,7 +86,7 @@ USERNAME_PARAMETER = OpenApiParameter("username", str, OpenApiParameter.PATH)
 def job_detail_queryset() -> QuerySet[Job]:
     """Jobs with everything `JobSerializer` renders, in a fixed number of queries."""
     return Job.objects.select_related(
-        "jobtype_version__jobtype", "queue", "user"
+        "jobtype_version__jobtype", "queue", "user", "group"
     ).prefetch_related(
         "tags",
         Prefetch("parents", queryset=Job.objects.only("pk", "title")),
@@ -105,11 +104,6 @@ def job_detail_queryset() -> QuerySet[Job]:
         Prefetch(
             "notified_users",
             queryset=JobNotifiedUser.objects.select_related("user"),
-        ),
-        Prefetch(
-            "tasks",
-            queryset=Task.objects.filter(state=WorkState.FAILED).only("pk", "job_id"),
-            to_attr="failed_tasks",
         ),
     )
 
