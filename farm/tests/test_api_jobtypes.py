@@ -48,6 +48,7 @@ VERSION_KEYS = {
     "max_batch",
     "batch_contiguous",
     "no_automatic_start_time",
+    "supports_tiling",
     "success_subject",
     "success_body",
     "fail_subject",
@@ -300,28 +301,6 @@ def test_it_refuses_the_same_software_required_twice(
 def test_ordinary_users_cannot_create_jobtypes(api_client: APIClient) -> None:
     _error(api_client.post(ENDPOINT, _body(), format="json"), 403)
     assert not JobType.objects.exists()
-
-
-# --- GET jobtypes/schema -------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", ["schema", "schema/"])
-def test_schema_returns_the_documented_column_types(
-    api_client: APIClient, path: str
-) -> None:
-    response = api_client.get(ENDPOINT + path)
-    assert response.status_code == 200
-    assert response.json() == {
-        "batch_contiguous": "BOOLEAN",
-        "classname": "VARCHAR(64)",
-        "code": "TEXT",
-        "description": "TEXT",
-        "id": "INTEGER",
-        "version": "INTEGER",
-        "max_batch": "INTEGER",
-        "no_automatic_start_time": "INTEGER",
-        "name": "VARCHAR(64)",
-    }
 
 
 # --- GET jobtypes/<name|id> ----------------------------------------------------
