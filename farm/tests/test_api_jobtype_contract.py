@@ -221,3 +221,68 @@ def test_the_jobtype_schema_covers_every_key_of_a_version_answer(
     answer = api_client.get(f"{ENDPOINT}Render").json()
     schema = api_client.get(f"{ENDPOINT}schema").json()
     assert set(answer) - {"software_requirements"} <= set(schema)
+
+
+# --- a job type's software requirement ---------------------------------------
+
+
+def _required_blender() -> tuple[Any, Any, Any]:
+    software = SoftwareFactory.create(software="blender")
+    low = SoftwareVersionFactory.create(software=software, version="2.69", rank=1)
+    high = SoftwareVersionFactory.create(software=software, version="2.79", rank=2)
+    requirement = Requirement(software=software, min_version=low, max_version=high)
+    create_jobtype(
+        name="Render",
+        definition=JobTypeDefinition(code=CODE),
+        requirements=[requirement],
+    )
+    return software, low, high
+
+
+def _requirement(software: Any, low: Any, high: Any, version: int) -> dict[str, Any]:
+    return {
+        "software": {"software": "blender", "id": software.pk},
+        "min_version": {"version": "2.69", "id": low.pk},
+        "max_version": {"version": "2.79", "id": high.pk},
+        "jobtype_version": {"jobtype": "Render", "version": version},
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["Render/software_requirements/", "Render/versions/1/software_requirements/"],
+)
+def test_a_listed_requirement_names_its_version_without_an_id(
+    api_client: APIClient, path: str
+) -> None:
+    software, low, high = _required_blender()
+    response = api_client.get(f"{ENDPOINT}{path}")
+    assert response.status_code == 200
+    assert response.json() == [_requirement(software, low, high, 1)]
+
+
+@pytest.mark.parametrize("by", ["blender", "id"])
+def test_one_requirement_names_its_version_without_an_id(
+    api_client: APIClient, by: str
+) -> None:
+    software, low, high = _required_blender()
+    key = software.pk if by == "id" else by
+    response = api_client.get(f"{ENDPOINT}Render/software_requirements/{key}")
+    assert response.status_code == 200
+    assert response.json() == _requirement(software, low, high, 1)
+
+
+def test_a_posted_requirement_names_the_new_version_without_an_id(
+    admin_api_client: APIClient,
+) -> None:
+    create_jobtype(name="Render", definition=JobTypeDefinition(code=CODE))
+    software = SoftwareFactory.create(software="blender")
+    low = SoftwareVersionFactory.create(software=software, version="2.69", rank=1)
+    high = SoftwareVersionFactory.create(software=software, version="2.79", rank=2)
+    response = admin_api_client.post(
+        f"{ENDPOINT}Render/software_requirements/",
+        {"software": "blender", "min_version": "2.69", "max_version": "2.79"},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert response.json() == _requirement(software, low, high, 2)

@@ -218,11 +218,13 @@ class _SoftwareVersionRefSerializer(serializers.ModelSerializer):
 
 
 class _JobTypeVersionRefSerializer(serializers.ModelSerializer):
+    """``{"jobtype": <name>, "version": <n>}``: a version by its natural key."""
+
     jobtype = serializers.CharField(source="jobtype.name")
 
     class Meta:
         model = JobTypeVersion
-        fields = ["id", "jobtype", "version"]
+        fields = ["jobtype", "version"]
         read_only_fields = fields
 
 
