@@ -193,9 +193,8 @@ def test_it_renders_the_relations_of_a_job(api_client) -> None:
     child = _job("child", parents=[job])
     failed = Task.objects.for_job(job.pk).order_by("frame")[0]
     Task.objects.filter(pk=failed.pk).update(state=WorkState.FAILED)
-    JobNotifiedUser.objects.create(
-        job=job, user=UserFactory.create(username="testuser", email="t@example.com")
-    )
+    notified = UserFactory.create(username="testuser", email="t@example.com")
+    JobNotifiedUser.objects.create(job=job, user=notified)
     body = api_client.get(JOB.format(job=job.pk)).json()
     assert body["parents"] == [{"id": parent.pk, "title": "parent"}]
     assert body["children"] == [{"id": child.pk, "title": "child"}]
@@ -204,6 +203,7 @@ def test_it_renders_the_relations_of_a_job(api_client) -> None:
     assert body["tasks_failed"] == [failed.pk]
     assert body["notified_users"] == [
         {
+            "id": notified.pk,
             "username": "testuser",
             "email": "t@example.com",
             "on_success": True,
@@ -555,7 +555,14 @@ def test_it_lists_the_notified_users(api_client) -> None:
     response = api_client.get(NOTIFIED_USERS.format(job=job.pk))
     assert response.status_code == 200
     assert response.json() == [
-        {"id": subscriber.pk, "username": "testuser", "email": "testuser@localhost"}
+        {
+            "id": subscriber.pk,
+            "username": "testuser",
+            "email": "testuser@localhost",
+            "on_success": True,
+            "on_failure": True,
+            "on_deletion": False,
+        }
     ]
 
 
