@@ -22,6 +22,7 @@ class JobTypeVersionInline(admin.StackedInline):
         "max_batch",
         "batch_contiguous",
         "no_automatic_start_time",
+        "supports_tiling",
         "code",
     )
 
@@ -83,7 +84,12 @@ class JobTypeVersionAdmin(FarmModelAdmin):
         "max_batch",
         "batch_contiguous",
     )
-    list_filter = ("jobtype", "batch_contiguous", "no_automatic_start_time")
+    list_filter = (
+        "jobtype",
+        "batch_contiguous",
+        "no_automatic_start_time",
+        "supports_tiling",
+    )
     search_fields = ("jobtype__name", "classname")
     list_select_related = ("jobtype",)
     autocomplete_fields = ("jobtype",)

@@ -51,6 +51,8 @@ class JobTypeVersion(models.Model):
 
     ``max_batch`` caps how many tasks an agent gets at once; with
     ``batch_contiguous`` the frames of a batch must follow each other.
+    ``supports_tiling`` says the code can split a frame into a job's
+    ``num_tiles`` regions (a task's ``tile``).
     """
 
     jobtype = models.ForeignKey(
@@ -66,6 +68,10 @@ class JobTypeVersion(models.Model):
     no_automatic_start_time = models.BooleanField(
         default=False,
         help_text="The job type sets its tasks' start times itself.",
+    )
+    supports_tiling = models.BooleanField(
+        default=False,
+        help_text="The job type can render a frame in tiles (a job's num_tiles).",
     )
 
     class Meta:

@@ -52,6 +52,7 @@ class JobTypeDefinition:
     max_batch: int | None = field(default_factory=default_jobtype_max_batch)
     batch_contiguous: bool = field(default_factory=default_jobtype_batch_contiguous)
     no_automatic_start_time: bool = False
+    supports_tiling: bool = False
     success_subject: str | None = None
     success_body: str | None = None
     fail_subject: str | None = None
@@ -108,6 +109,7 @@ def _save_version(
         max_batch=definition.max_batch,
         batch_contiguous=definition.batch_contiguous,
         no_automatic_start_time=definition.no_automatic_start_time,
+        supports_tiling=definition.supports_tiling,
     )
     version.full_clean(validate_unique=False, validate_constraints=False)
     rows = [
@@ -226,6 +228,7 @@ def _definition_of(version: JobTypeVersion) -> JobTypeDefinition:
         max_batch=version.max_batch,
         batch_contiguous=version.batch_contiguous,
         no_automatic_start_time=version.no_automatic_start_time,
+        supports_tiling=version.supports_tiling,
         **{name: getattr(jobtype, name) for name in _JOBTYPE_FIELDS},
     )
 

@@ -649,3 +649,18 @@ def test_adding_a_job_refuses_more_tiles_than_the_maximum(
     assert response.status_code == 200
     assert "max_tasks_per_job (100)" in str(response.context["adminform"].form.errors)
     assert not Job.objects.filter(title="tiles").exists()
+
+
+def test_a_versions_tiling_support_is_set_in_the_admin(admin_client: Client) -> None:
+    jobtype = JobTypeFactory()
+    version = JobTypeVersionFactory(jobtype=jobtype, version=1)
+    page = admin_client.get(_url(JobType, "change", jobtype.pk))
+    (versions,) = page.context["inline_admin_formsets"]
+    assert "supports_tiling" in versions.formset.forms[0].fields
+    url = _url(JobTypeVersion, "change", version.pk)
+    data = _form_data(admin_client.get(url))
+    assert "supports_tiling" not in data
+    data["supports_tiling"] = "on"
+    assert admin_client.post(url, data).status_code == 302
+    version.refresh_from_db()
+    assert version.supports_tiling is True

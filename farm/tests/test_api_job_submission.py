@@ -346,11 +346,12 @@ def test_a_software_requirement_needs_no_versions(api_client, jobtype, blender) 
 
 
 def test_it_sets_notified_users(api_client, jobtype) -> None:
-    UserFactory.create(username="testuser", email="testuser@example.com")
+    notified = UserFactory.create(username="testuser", email="testuser@example.com")
     body = _body(notified_users=[{"username": "testuser", "on_deletion": True}])
     response = _submit(api_client, body)
     assert response.json()["notified_users"] == [
         {
+            "id": notified.pk,
             "username": "testuser",
             "email": "testuser@example.com",
             "on_success": True,

@@ -20,11 +20,12 @@ QUEUE_KEYS = {
     "weight",
     "parent_jobqueue_id",
     "name",
+    "fullpath",
     "minimum_agents",
     "id",
     "maximum_agents",
 }
-DETAIL_KEYS = QUEUE_KEYS | {"parent", "jobs"}
+DETAIL_KEYS = QUEUE_KEYS | {"parent", "jobs", "children"}
 PARENT_KEYS = {"id", "name", "priority", "weight", "maximum_agents", "minimum_agents"}
 
 
@@ -116,9 +117,11 @@ def test_it_creates_a_queue_with_the_defaults(admin_api_client, farm_config) -> 
     assert body == {
         "weight": 10,
         "jobs": [],
+        "children": [],
         "minimum_agents": None,
         "priority": 5,
         "name": "Test Queue",
+        "fullpath": "Test Queue",
         "maximum_agents": None,
         "id": JobQueue.objects.get().pk,
         "parent": None,
@@ -434,6 +437,7 @@ def test_it_describes_the_columns(api_client, url) -> None:
         "priority": "INTEGER",
         "weight": "INTEGER",
         "parent_jobqueue_id": "INTEGER",
+        "fullpath": "VARCHAR(1024)",
     }
 
 

@@ -288,9 +288,8 @@ def test_it_renders_the_relations_of_a_job(api_client) -> None:
         parents=[parent],
     )
     child = _job("child", parents=[job])
-    JobNotifiedUser.objects.create(
-        job=job, user=UserFactory.create(username="testuser", email="t@example.com")
-    )
+    notified = UserFactory.create(username="testuser", email="t@example.com")
+    JobNotifiedUser.objects.create(job=job, user=notified)
     body = api_client.get(JOB.format(job=job.pk)).json()
     assert body["parents"] == [{"id": parent.pk, "title": "parent"}]
     assert body["children"] == [{"id": child.pk, "title": "child"}]
@@ -298,6 +297,7 @@ def test_it_renders_the_relations_of_a_job(api_client) -> None:
     assert body["tag_requirements"] == [{"tag": "workstation", "negate": True}]
     assert body["notified_users"] == [
         {
+            "id": notified.pk,
             "username": "testuser",
             "email": "t@example.com",
             "on_success": True,
@@ -649,7 +649,14 @@ def test_it_lists_the_notified_users(api_client) -> None:
     response = api_client.get(NOTIFIED_USERS.format(job=job.pk))
     assert response.status_code == 200
     assert response.json() == [
-        {"id": subscriber.pk, "username": "testuser", "email": "testuser@localhost"}
+        {
+            "id": subscriber.pk,
+            "username": "testuser",
+            "email": "testuser@localhost",
+            "on_success": True,
+            "on_failure": True,
+            "on_deletion": False,
+        }
     ]
 
 

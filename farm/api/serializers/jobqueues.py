@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from farm.api.fields import (
@@ -16,7 +17,7 @@ from farm.models import Job, JobQueue
 
 
 class JobQueueSerializer(serializers.ModelSerializer[JobQueue]):
-    """A queue in the list: its own columns."""
+    """A queue in the list: its own columns, ``fullpath`` ("root/child") included."""
 
     parent_jobqueue_id = serializers.IntegerField(
         source="parent_id", read_only=True, allow_null=True
@@ -27,6 +28,7 @@ class JobQueueSerializer(serializers.ModelSerializer[JobQueue]):
         fields = [
             "id",
             "name",
+            "fullpath",
             "priority",
             "weight",
             "minimum_agents",
@@ -53,16 +55,22 @@ class JobQueueParentSerializer(serializers.ModelSerializer[JobQueue]):
 
 
 class JobQueueDetailSerializer(JobQueueSerializer):
-    """One queue, with its parent and the ids of its jobs."""
+    """One queue, with its parent and the ids of its jobs and child queues."""
 
     parent = JobQueueParentSerializer(read_only=True, allow_null=True)
     jobs: serializers.PrimaryKeyRelatedField[Job] = serializers.PrimaryKeyRelatedField(
         many=True, read_only=True
     )
+    children = serializers.SerializerMethodField()
 
     class Meta(JobQueueSerializer.Meta):
-        fields = [*JobQueueSerializer.Meta.fields, "parent", "jobs"]
+        fields = [*JobQueueSerializer.Meta.fields, "parent", "jobs", "children"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_children(self, queue: JobQueue) -> list[int]:
+        """The ids of the queues right below this one, ascending (one query)."""
+        return list(queue.children.order_by("id").values_list("id", flat=True))
 
 
 # A queue's name: not blank, no "/" (it separates the names of a queue path).

@@ -420,11 +420,24 @@ class JobSoftwareRequirementSerializer(serializers.Serializer):
     max_version_id = serializers.IntegerField(read_only=True, allow_null=True)
 
 
-class NotifiedUserDetailSerializer(serializers.Serializer):
-    """A user told about a job's end, and when."""
+class _EmailOrNullField(serializers.CharField):
+    """A user's email, null for a user without one (stored blank, not null)."""
 
-    username = serializers.CharField(read_only=True)
-    email = serializers.CharField(read_only=True)
+    def to_representation(self, value: str) -> str | None:  # type: ignore[override]
+        """The address, or None for a blank one."""
+        return value or None
+
+
+class NotifiedUserDetailSerializer(serializers.Serializer):
+    """A user told about a job's end, and when: one `JobNotifiedUser` row.
+
+    ``{"id", "username", "email", "on_success", "on_failure", "on_deletion"}``
+    in ``/jobs/<job>/notified_users/`` and in a job's ``notified_users``.
+    """
+
+    id = serializers.IntegerField(source="user.id", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = _EmailOrNullField(source="user.email", read_only=True, allow_null=True)
     on_success = serializers.BooleanField(read_only=True)
     on_failure = serializers.BooleanField(read_only=True)
     on_deletion = serializers.BooleanField(read_only=True)
@@ -545,15 +558,9 @@ class JobSerializer(serializers.Serializer):
 
     @extend_schema_field(NotifiedUserDetailSerializer(many=True))
     def get_notified_users(self, job: Job) -> list[dict[str, Any]]:
-        """``[{"username", "email", "on_success", "on_failure", "on_deletion"}]``."""
+        """The notified users, as `NotifiedUserDetailSerializer` renders them."""
         return [
-            {
-                "username": notified.user.username,
-                "email": notified.user.email,
-                "on_success": notified.on_success,
-                "on_failure": notified.on_failure,
-                "on_deletion": notified.on_deletion,
-            }
+            NotifiedUserDetailSerializer(notified).data
             for notified in job.notified_users.all()
         ]
 
@@ -612,8 +619,12 @@ class TaskSerializer(TaskListSerializer):
 
 
 class NotifiedUserSerializer(serializers.Serializer):
-    """``{"id", "username", "email"}`` of a user notified about a job."""
+    """``{"id", "username", "email"}`` of a user notified about a job.
+
+    The answer to adding one, as the original documents it; lists carry the
+    flags too (`NotifiedUserDetailSerializer`).
+    """
 
     id = serializers.IntegerField(source="user.id", read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.CharField(source="user.email", read_only=True)
+    email = _EmailOrNullField(source="user.email", read_only=True, allow_null=True)

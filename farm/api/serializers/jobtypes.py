@@ -89,6 +89,7 @@ class JobTypeInputSerializer(StrictSerializerMixin, serializers.Serializer):
     )
     batch_contiguous = StrictBooleanField(required=False)
     no_automatic_start_time = StrictBooleanField(required=False)
+    supports_tiling = StrictBooleanField(required=False)
     success_subject = StrictCharField(
         required=False, allow_null=True, allow_blank=True, trim_whitespace=False
     )
@@ -192,6 +193,7 @@ class JobTypeVersionSerializer(serializers.ModelSerializer):
             "max_batch",
             "batch_contiguous",
             "no_automatic_start_time",
+            "supports_tiling",
             "success_subject",
             "success_body",
             "fail_subject",
@@ -216,11 +218,13 @@ class _SoftwareVersionRefSerializer(serializers.ModelSerializer):
 
 
 class _JobTypeVersionRefSerializer(serializers.ModelSerializer):
+    """``{"jobtype": <name>, "version": <n>}``: a version by its natural key."""
+
     jobtype = serializers.CharField(source="jobtype.name")
 
     class Meta:
         model = JobTypeVersion
-        fields = ["id", "jobtype", "version"]
+        fields = ["jobtype", "version"]
         read_only_fields = fields
 
 

@@ -86,7 +86,7 @@ class JobQueueView(APIView):
 
     @extend_schema(operation_id="jobqueue_retrieve")
     def get(self, request: Request, queue: str) -> Response:
-        """The queue with its parent and its jobs' ids."""
+        """The queue with its parent, its jobs' ids and its child queues' ids."""
         return Response(JobQueueDetailSerializer(self._queue(queue)).data)
 
     @extend_schema(
@@ -134,5 +134,6 @@ class JobQueueSchemaView(APIView):
                 "priority": "INTEGER",
                 "weight": "INTEGER",
                 "parent_jobqueue_id": "INTEGER",
+                "fullpath": f"VARCHAR({farm_config('max_queue_path_length')})",
             }
         )

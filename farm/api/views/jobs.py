@@ -35,6 +35,7 @@ from farm.api.serializers.jobs import (
     JobSerializer,
     JobSubmissionSerializer,
     JobUpdateSerializer,
+    NotifiedUserDetailSerializer,
     NotifiedUserInputSerializer,
     NotifiedUserSerializer,
     TaskListSerializer,
@@ -385,16 +386,16 @@ class JobNotifiedUsersIndexView(APIView):
 
     permission_classes = [JobPermission]
 
-    @extend_schema(responses=NotifiedUserSerializer(many=True))
+    @extend_schema(responses=NotifiedUserDetailSerializer(many=True))
     def get(self, request: Request, job: str) -> Response:
-        """The notified users, as ``[{"id", "username", "email"}]``."""
+        """The notified users with their flags, by username."""
         instance = find_job(job, Job.objects.only("pk", "title"))
         notified = (
             JobNotifiedUser.objects.filter(job_id=instance.pk)
             .select_related("user")
             .order_by("user__username")
         )
-        return Response(NotifiedUserSerializer(notified, many=True).data)
+        return Response(NotifiedUserDetailSerializer(notified, many=True).data)
 
     @extend_schema(
         request=NotifiedUserInputSerializer,

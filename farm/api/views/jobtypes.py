@@ -49,17 +49,24 @@ from farm.services.jobtypes import (
     remove_jobtype_software_requirement,
 )
 
-# The column -> SQL type map the original documents for ``jobtypes/schema``.
+# The column -> SQL type map of ``jobtypes/schema``: the columns of a job type
+# and of its versions together, as the original answered them.
 JOBTYPE_SCHEMA = {
     "batch_contiguous": "BOOLEAN",
     "classname": "VARCHAR(64)",
     "code": "TEXT",
     "description": "TEXT",
+    "fail_body": "TEXT",
+    "fail_subject": "TEXT",
     "id": "INTEGER",
-    "version": "INTEGER",
+    "jobtype_id": "INTEGER",
     "max_batch": "INTEGER",
-    "no_automatic_start_time": "INTEGER",
     "name": "VARCHAR(64)",
+    "no_automatic_start_time": "BOOLEAN",
+    "success_body": "TEXT",
+    "success_subject": "TEXT",
+    "supports_tiling": "BOOLEAN",
+    "version": "INTEGER",
 }
 
 # A version number in a URL (a PositiveIntegerField, from 1).
