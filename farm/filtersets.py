@@ -2,7 +2,8 @@
 
 Every filter is declared explicitly and named after the original's query
 parameter, so that ``GET /agents/?min_ram=4096&min_cpus=4`` keeps working.
-A value that does not parse (``min_ram=lots``) makes the list answer 400.
+A value that does not parse (``min_ram=lots``), or that the filtered column
+could not hold (``hostname=!``), makes the list answer 400.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from drf_spectacular.drainage import set_override
 
 from farm.api.fields import POSITIVE_INTEGER_RANGE
 from farm.models import Agent
+from farm.validators import hostname_error
 
 __all__ = ["AgentFilterSet"]
 
@@ -46,6 +49,24 @@ class IPAddressFilter(django_filters.CharFilter):
         set_override(self, "field", {**schema, "description": self.label})
 
 
+def _validate_hostname(value: str) -> None:
+    error = hostname_error(value)
+    if error:
+        raise ValidationError(error)
+
+
+class HostnameField(forms.CharField):
+    """A host name as an agent's column takes it (`hostname_error`)."""
+
+    default_validators = [_validate_hostname]
+
+
+class HostnameFilter(django_filters.CharFilter):
+    """A host name, refused (400) unless an agent could have it."""
+
+    field_class = HostnameField
+
+
 class AgentFilterSet(django_filters.FilterSet):
     """Filters of ``GET /agents/``: resources, host name, address and port."""
 
@@ -62,7 +83,7 @@ class AgentFilterSet(django_filters.FilterSet):
         field_name="cpus", lookup_expr="lte", label="At most this many CPUs."
     )
     # Host names are case-insensitive (RFC 4343).
-    hostname = django_filters.CharFilter(
+    hostname = HostnameFilter(
         field_name="hostname", lookup_expr="iexact", label="This host name."
     )
     remote_ip = IPAddressFilter(
