@@ -302,7 +302,7 @@ class SingleTaskView(APIView):
 
     @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
     def post(self, request: Request, job: str, task_id: str) -> Response:
-        """Apply a state, error, progress, agent or start-time report; 200."""
+        """Apply a state, error, progress, agent, start-time or priority change; 200."""
         task = find_task(job, task_id, Task.objects.select_related("job", "agent"))
         self.check_object_permissions(request, task)
         serializer = TaskUpdateSerializer(data=request.data)
@@ -326,6 +326,7 @@ class SingleTaskView(APIView):
             time_started_now="time_started" in data,
             agent=agent,
             agent_report=True,
+            priority=data.get("priority"),
         )
         # update_task refreshed the row; the job and agent come along from
         # the first query unless the agent changed.
