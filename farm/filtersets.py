@@ -16,10 +16,11 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.drainage import set_override
 
 from farm.api.fields import POSITIVE_INTEGER_RANGE
-from farm.models import Agent
+from farm.choices import WorkState, parse_choice
+from farm.models import Agent, Task
 from farm.validators import hostname_error
 
-__all__ = ["AgentFilterSet"]
+__all__ = ["AgentFilterSet", "TaskFilterSet"]
 
 
 class IntegerFilter(django_filters.NumberFilter):
@@ -102,3 +103,40 @@ class AgentFilterSet(django_filters.FilterSet):
             "remote_ip",
             "port",
         ]
+
+
+class WorkStateField(forms.CharField):
+    """A work state by name (any case) or original code (``105``)."""
+
+    def to_python(self, value: Any) -> str | None:
+        """The state's stored value; a validation error naming the states."""
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return text
+        try:
+            return parse_choice(WorkState, text)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
+class WorkStateFilter(django_filters.CharFilter):
+    """A work state; the OpenAPI schema lists the states' names."""
+
+    field_class = WorkStateField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = {"type": "string", "enum": list(WorkState.values)}
+        set_override(self, "field", {**schema, "description": self.label})
+
+
+class TaskFilterSet(django_filters.FilterSet):
+    """Filters of ``GET /jobs/<job>/tasks/``: the tasks in one state."""
+
+    state = WorkStateFilter(
+        field_name="state", lookup_expr="exact", label="Only the tasks in this state."
+    )
+
+    class Meta:
+        model = Task
+        fields = ["state"]
