@@ -36,6 +36,7 @@ def update_task(
     time_started_now: bool = False,
     agent: Agent | None | _Unset = UNSET,
     agent_report: bool = False,
+    priority: int | None = None,
 ) -> bool:
     """Apply an agent's report about a task; returns whether anything changed.
 
@@ -54,6 +55,9 @@ def update_task(
     progress and start times: they belong to the attempt that ended, since
     an agent's "failed" can overtake its "running". A new attempt starts
     once the scheduler assigns the task again.
+
+    ``priority`` sets the task's priority, whatever its state (a user's
+    change, as in the original).
     """
     tasks = Task.objects.filter(pk=task.pk)
     reports = tasks
@@ -82,6 +86,8 @@ def update_task(
             changed += tasks.filter(state__in=ACTIVE_WORK_STATES).update(
                 last_error=last_error
             )
+        if priority is not None:
+            changed += tasks.exclude(priority=priority).update(priority=priority)
         if progress is not None:
             changed += reports.set_progress(progress)
         if time_started_now:

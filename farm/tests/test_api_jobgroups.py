@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 from drf_spectacular.generators import SchemaGenerator
 
 from accounts.models import User
@@ -455,8 +456,19 @@ def test_it_describes_the_columns(api_client, url) -> None:
         "main_jobtype": "VARCHAR(64)",
         "title": "VARCHAR(255)",
         "user": "VARCHAR(255)",
-        "id": "INTEGER",
+        "id": "INTEGER" if connection.vendor == "sqlite" else "BIGINT",
     }
+
+
+@pytest.mark.parametrize(
+    ("vendor", "id_type"), [("sqlite", "INTEGER"), ("postgresql", "BIGINT")]
+)
+def test_the_id_type_is_the_databases_as_in_the_original(
+    api_client, monkeypatch, vendor, id_type
+) -> None:
+    monkeypatch.setattr(connection, "vendor", vendor)
+    response = api_client.get(f"{JOBGROUPS}schema")
+    assert response.json()["id"] == id_type
 
 
 def test_the_openapi_schema_builds() -> None:

@@ -72,3 +72,17 @@ def test_agent_filters_refuse_values_that_do_not_parse(params, field) -> None:
 
 def test_agent_filters_ignore_empty_values(agents) -> None:
     assert _hostnames({"max_cpus": "", "hostname": ""}) == ["large", "medium", "small"]
+
+
+@pytest.mark.parametrize("hostname", ["!", "a b", "-render", "x" * 256, "a..b"])
+def test_agent_hostname_filter_refuses_what_no_agent_could_be_named(
+    hostname,
+) -> None:
+    filterset = AgentFilterSet({"hostname": hostname}, queryset=Agent.objects.all())
+    assert not filterset.is_valid()
+    assert set(filterset.errors) == {"hostname"}
+
+
+def test_agent_hostname_filter_accepts_netbios_names_and_a_final_dot(agents) -> None:
+    assert _hostnames({"hostname": "medium."}) == []
+    assert _hostnames({"hostname": "RENDER_01"}) == []

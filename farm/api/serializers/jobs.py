@@ -368,6 +368,9 @@ class TaskUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
         required=False,
         validators=[RegexValidator(r"\Anow\Z", 'the only accepted value is "now"')],
     )
+    priority = StrictIntegerField(
+        required=False, bounds=("queue_min_priority", "queue_max_priority")
+    )
 
     def validate_state(self, value: str | None) -> str:
         """A task is queued, running, done or failed (null means queued)."""

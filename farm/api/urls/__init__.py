@@ -27,8 +27,10 @@ from farm.api.urls import (
     tags,
     tasklogs,
 )
+from farm.api.views.index import ApiIndexView
 
 urlpatterns = [
+    path("", ApiIndexView.as_view(), name="api-index"),
     *agents.urlpatterns,
     *jobgroups.urlpatterns,
     *jobqueues.urlpatterns,

@@ -18,6 +18,7 @@ from farm.api.views.jobs import (
     SingleTaskView,
     TaskFailedOnAgentsIndexView,
 )
+from farm.api.views.progress import JobTaskCountsView
 
 _TASK = "jobs/<str:job>/tasks/<str:task_id>"
 
@@ -27,6 +28,7 @@ urlpatterns = [
     *legacy_paths("jobs/<str:job>", SingleJobView, "job-detail"),
     *legacy_paths("jobs/<str:job>/tasks/", JobTasksIndexView, "job-tasks"),
     *legacy_paths("jobs/<str:job>/explain", JobExplainView, "job-explain"),
+    *legacy_paths("jobs/<str:job>/task_counts", JobTaskCountsView, "job-task-counts"),
     *legacy_paths(_TASK, SingleTaskView, "job-task-detail"),
     *legacy_paths(
         f"{_TASK}/failed_on_agents/",

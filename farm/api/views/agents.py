@@ -16,7 +16,12 @@ from typing import IO, Any
 from django.http import FileResponse, HttpResponsePermanentRedirect
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -24,6 +29,7 @@ from rest_framework.response import Response
 
 from farm.api.client_address import client_address
 from farm.api.exceptions import Conflict, PayloadTooLarge
+from farm.api.fields import StrictUUIDField
 from farm.api.parsers import RawBodyParser
 from farm.api.permissions import AgentPermission
 from farm.api.serializers.agents import (
@@ -101,6 +107,19 @@ AGENT_PARAMETER = OpenApiParameter(
 # Uploads are read in pieces of this size and kept in memory up to the second.
 _CHUNK_SIZE = 1024 * 1024
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+
+@extend_schema_serializer(component_name="AgentReport")
+class AgentReportWithIdSerializer(AgentReportSerializer):
+    """A report on ``POST /agents/<id>``, which may repeat the agent's ``id``.
+
+    The agent sends its registration data, id included; an id other than the
+    URL's is refused (400) by the view.
+    """
+
+    id = StrictUUIDField(
+        required=False, help_text="The agent's id; must be the one of the URL."
+    )
 
 
 def parse_agent_id(value: str) -> uuid.UUID:
@@ -193,14 +212,22 @@ class AgentViewSet(AgentFacingViewSet):
         summary="Update an agent (heartbeat)",
         operation_id="agents_report",
         parameters=[AGENT_PARAMETER],
-        request=AgentReportSerializer,
+        request=AgentReportWithIdSerializer,
         responses=AgentSerializer,
     )
     def report(self, request: Request, agent_id: str) -> Response:
-        """Merge what the request says into the agent; 404 makes it register."""
+        """Merge what the request says into the agent; 404 makes it register.
+
+        An ``id`` in the body must be the URL's (400 otherwise).
+        """
         agent = get_agent(agent_id)
-        serializer = AgentReportSerializer(data=request.data)
+        serializer = AgentReportWithIdSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        body_id = serializer.validated_data.get("id")
+        if body_id is not None and body_id != agent.pk:
+            raise ValidationError(
+                f"id {str(body_id)!r} is not the id of the URL's agent {agent_id!r}"
+            )
         update_agent(agent=agent, report=serializer.to_report())
         return Response(AgentSerializer(agent).data)
 

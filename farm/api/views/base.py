@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.db import connection
 from django.db.models import Model, QuerySet
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
@@ -95,6 +96,15 @@ class AnyAcceptNegotiation(DefaultContentNegotiation):
         """The JSON renderer."""
         renderer = next(iter(renderers))
         return renderer, renderer.media_type
+
+
+def work_id_type() -> str:
+    """The SQL type of a work id column as the original named it on this database.
+
+    The original's ``IDTypeWork`` (the ids of jobs, job groups and the like)
+    was ``INTEGER`` on SQLite and ``BIGINT`` on every other database.
+    """
+    return "INTEGER" if connection.vendor == "sqlite" else "BIGINT"
 
 
 class ColumnTypesView(APIView):

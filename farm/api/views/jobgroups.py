@@ -26,6 +26,7 @@ from farm.api.serializers.jobgroups import (
     JobGroupSerializer,
     JobGroupUpdateSerializer,
 )
+from farm.api.views.base import work_id_type
 from farm.models import Job, JobGroup
 from farm.services.queues import (
     create_jobgroup,
@@ -176,12 +177,15 @@ class JobGroupSchemaView(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        """Column name -> SQL type; owner and job type go by name."""
+        """Column name -> SQL type; owner and job type go by name.
+
+        The id's type is the database's, as in the original (`work_id_type`).
+        """
         return Response(
             {
                 "main_jobtype": f"VARCHAR({farm_config('job_type_max_name_length')})",
                 "title": f"VARCHAR({farm_config('max_jobgroup_name_length')})",
                 "user": f"VARCHAR({farm_config('max_username_length')})",
-                "id": "INTEGER",
+                "id": work_id_type(),
             }
         )

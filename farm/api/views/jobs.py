@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from django.db.models import Prefetch, QuerySet
 from django.http.response import HttpResponseBase
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -49,6 +50,8 @@ from farm.api.streaming import (
     list_response,
 )
 from farm.api.views.base import ColumnTypesView
+from farm.choices import WorkState
+from farm.filtersets import TaskFilterSet
 from farm.models import (
     Agent,
     Job,
@@ -78,6 +81,13 @@ JOB_PARAMETER = OpenApiParameter(
 )
 TASK_PARAMETER = id_parameter("task_id", "The task's id.")
 AGENT_PARAMETER = OpenApiParameter("agent_id", uuid.UUID, OpenApiParameter.PATH)
+TASK_STATE_PARAMETER = OpenApiParameter(
+    "state",
+    str,
+    OpenApiParameter.QUERY,
+    enum=list(WorkState.values),
+    description="Only the tasks in this state (a name, or the original's code).",
+)
 USERNAME_PARAMETER = OpenApiParameter("username", str, OpenApiParameter.PATH)
 
 
@@ -259,7 +269,11 @@ class JobTasksIndexView(APIView):
     permission_classes = [JobPermission]
 
     @extend_schema(
-        parameters=[*PAGINATION_PARAMETERS, *PAGINATION_RESPONSE_HEADERS],
+        parameters=[
+            TASK_STATE_PARAMETER,
+            *PAGINATION_PARAMETERS,
+            *PAGINATION_RESPONSE_HEADERS,
+        ],
         responses={
             200: TaskListSerializer(many=True),
             400: bad_pagination_response(),
@@ -268,12 +282,15 @@ class JobTasksIndexView(APIView):
     def get(self, request: Request, job: str) -> HttpResponseBase:
         """Every task of the job, in frame order.
 
-        Streamed (a job may have a million tasks); ``?limit=N&offset=M`` for a
-        part of the list.
+        Streamed (a job may have a million tasks); ``?state=running`` for the
+        tasks in one state only, ``?limit=N&offset=M`` for a part of the list.
         """
         instance = find_job(job, Job.objects.only("pk", "title"))
         tasks = Task.objects.for_job(instance.pk).order_by("frame", "tile", "pk")
-        return list_response(request, tasks, TaskListSerializer)
+        filterset = TaskFilterSet(request.query_params, queryset=tasks)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        return list_response(request, filterset.qs, TaskListSerializer)
 
 
 @extend_schema(parameters=[JOB_PARAMETER, TASK_PARAMETER])
@@ -297,7 +314,7 @@ class SingleTaskView(APIView):
 
     @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
     def post(self, request: Request, job: str, task_id: str) -> Response:
-        """Apply a state, error, progress, agent or start-time report; 200."""
+        """Apply a state, error, progress, agent, start-time or priority change; 200."""
         task = find_task(job, task_id, Task.objects.select_related("job", "agent"))
         self.check_object_permissions(request, task)
         serializer = TaskUpdateSerializer(data=request.data)
@@ -321,6 +338,7 @@ class SingleTaskView(APIView):
             time_started_now="time_started" in data,
             agent=agent,
             agent_report=True,
+            priority=data.get("priority"),
         )
         # update_task refreshed the row; the job and agent come along from
         # the first query unless the agent changed.

@@ -357,8 +357,12 @@ class JobTypeRequirementDetailView(GenericAPIView):
         return Response(self.get_serializer(requirement).data)
 
     def delete(self, request: Request, jobtype: str, software: str) -> Response:
-        """204; a new version without the requirement, if there was one."""
+        """204; a new version without the requirement, if there was one.
+
+        404 for a job type without a version (nothing to remove it from).
+        """
         found = _jobtype(jobtype)
+        _latest_version(found)
         try:
             wanted = find_software(software)
         except NotFound:
