@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.db import connection
 
 from farm.models import JobQueue
 from farm.tests.factories import JobFactory, JobQueueFactory
@@ -159,15 +160,16 @@ def test_the_schema_names_every_column_with_its_type(
     farm_config(max_queue_path_length=length)
     response = api_client.get(f"{JOBQUEUES}schema")
     assert response.status_code == 200
+    id_type = "INTEGER" if connection.vendor == "sqlite" else "BIGINT"
     assert response.json() == {
-        "id": "INTEGER",
+        "id": id_type,
         "name": "VARCHAR(255)",
         "fullpath": f"VARCHAR({length})",
         "minimum_agents": "INTEGER",
         "maximum_agents": "INTEGER",
         "priority": "INTEGER",
         "weight": "INTEGER",
-        "parent_jobqueue_id": "INTEGER",
+        "parent_jobqueue_id": id_type,
     }
 
 
@@ -176,3 +178,15 @@ def test_the_schema_covers_every_column_of_a_listed_queue(
 ) -> None:
     listed = api_client.get(JOBQUEUES).json()[0]
     assert set(api_client.get(f"{JOBQUEUES}schema").json()) == set(listed)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "id_type"), [("sqlite", "INTEGER"), ("postgresql", "BIGINT")]
+)
+def test_the_queue_schema_types_work_ids_as_the_original_did_on_the_database(
+    api_client: APIClient, monkeypatch: Any, vendor: str, id_type: str
+) -> None:
+    monkeypatch.setattr(connection, "vendor", vendor)
+    body = api_client.get(f"{JOBQUEUES}schema").json()
+    assert (body["id"], body["parent_jobqueue_id"]) == (id_type, id_type)
+    assert body["priority"] == "INTEGER"

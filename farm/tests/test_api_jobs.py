@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
@@ -213,7 +214,24 @@ def test_anonymous_users_cannot_list_jobs(anonymous_client) -> None:
 def test_the_schema_is_the_documented_map(api_client, url) -> None:
     response = api_client.get(url)
     assert response.status_code == 200
-    assert response.json() == DOCUMENTED_SCHEMA
+    id_type = "INTEGER" if connection.vendor == "sqlite" else "BIGINT"
+    assert response.json() == {
+        **DOCUMENTED_SCHEMA,
+        "id": id_type,
+        "job_group_id": id_type,
+    }
+
+
+@pytest.mark.parametrize(
+    ("vendor", "id_type"), [("sqlite", "INTEGER"), ("postgresql", "BIGINT")]
+)
+def test_the_schema_types_work_ids_as_the_original_did_on_the_database(
+    api_client, monkeypatch, vendor, id_type
+) -> None:
+    monkeypatch.setattr(connection, "vendor", vendor)
+    body = api_client.get(SCHEMA).json()
+    assert (body["id"], body["job_group_id"]) == (id_type, id_type)
+    assert body["batch"] == "INTEGER"
 
 
 def test_anonymous_users_cannot_read_the_schema(anonymous_client) -> None:

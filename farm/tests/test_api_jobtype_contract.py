@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.db import connection
 
 from farm.models import JobType, JobTypeVersion
 from farm.services.jobtypes import JobTypeDefinition, Requirement, create_jobtype
@@ -195,6 +196,7 @@ def test_the_jobtype_schema_names_every_column_with_its_type(
 ) -> None:
     response = api_client.get(ENDPOINT + path)
     assert response.status_code == 200
+    id_type = "INTEGER" if connection.vendor == "sqlite" else "BIGINT"
     assert response.json() == {
         "batch_contiguous": "BOOLEAN",
         "classname": "VARCHAR(64)",
@@ -202,8 +204,8 @@ def test_the_jobtype_schema_names_every_column_with_its_type(
         "description": "TEXT",
         "fail_body": "TEXT",
         "fail_subject": "TEXT",
-        "id": "INTEGER",
-        "jobtype_id": "INTEGER",
+        "id": id_type,
+        "jobtype_id": id_type,
         "max_batch": "INTEGER",
         "name": "VARCHAR(64)",
         "no_automatic_start_time": "BOOLEAN",
@@ -286,3 +288,18 @@ def test_a_posted_requirement_names_the_new_version_without_an_id(
     )
     assert response.status_code == 201
     assert response.json() == _requirement(software, low, high, 2)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "id_type"), [("sqlite", "INTEGER"), ("postgresql", "BIGINT")]
+)
+def test_the_jobtype_schema_types_work_ids_as_the_original_did_on_the_database(
+    api_client: APIClient, monkeypatch: Any, vendor: str, id_type: str
+) -> None:
+    monkeypatch.setattr(connection, "vendor", vendor)
+    body = api_client.get(ENDPOINT + "schema").json()
+    assert (body["id"], body["jobtype_id"], body["version"]) == (
+        id_type,
+        id_type,
+        "INTEGER",
+    )

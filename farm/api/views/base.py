@@ -114,11 +114,20 @@ class ColumnTypesView(APIView):
     """
 
     columns: ClassVar[dict[str, str]] = {}
+    #: Columns of the original's work id type (`work_id_type`): their SQL type
+    #: depends on the database in use.
+    work_id_columns: ClassVar[tuple[str, ...]] = ()
 
     @extend_schema(responses={200: dict[str, str]})
     def get(self, request: Request) -> Response:
         """The column -> SQL type map."""
-        return Response(self.columns)
+        id_type = work_id_type()
+        return Response(
+            {
+                name: id_type if name in self.work_id_columns else sql_type
+                for name, sql_type in self.columns.items()
+            }
+        )
 
 
 def python_source(code: str) -> HttpResponse:

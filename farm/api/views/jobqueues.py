@@ -19,6 +19,7 @@ from farm.api.serializers.jobqueues import (
     JobQueueSerializer,
     JobQueueWriteSerializer,
 )
+from farm.api.views.base import work_id_type
 from farm.models import JobQueue
 from farm.services.queues import (
     AmbiguousQueueName,
@@ -124,16 +125,16 @@ class JobQueueSchemaView(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        """Column name -> SQL type."""
+        """Column name -> SQL type; ids are of the original's work id type."""
         return Response(
             {
-                "id": "INTEGER",
+                "id": work_id_type(),
                 "name": f"VARCHAR({farm_config('max_queue_name_length')})",
                 "minimum_agents": "INTEGER",
                 "maximum_agents": "INTEGER",
                 "priority": "INTEGER",
                 "weight": "INTEGER",
-                "parent_jobqueue_id": "INTEGER",
+                "parent_jobqueue_id": work_id_type(),
                 "fullpath": f"VARCHAR({farm_config('max_queue_path_length')})",
             }
         )

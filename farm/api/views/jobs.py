@@ -214,6 +214,7 @@ class JobSchemaView(ColumnTypesView):
 
     permission_classes = [JobPermission]
     columns = JOB_SCHEMA
+    work_id_columns = ("id", "job_group_id")
 
 
 @extend_schema(parameters=[JOB_PARAMETER])

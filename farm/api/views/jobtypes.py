@@ -150,6 +150,7 @@ class JobTypeSchemaView(ColumnTypesView):
     """``GET jobtypes/schema``: the documented column types."""
 
     columns = JOBTYPE_SCHEMA
+    work_id_columns = ("id", "jobtype_id")
 
 
 class JobTypeDetailView(GenericAPIView):
