@@ -32,7 +32,7 @@ from itertools import chain, islice
 from typing import Any
 
 from django.db import connections
-from django.db.models import CharField, FloatField, Func, QuerySet, Value
+from django.db.models import CharField, FloatField, Func, QuerySet
 from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -49,7 +49,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from farm.api.fields import LegacyChoiceField
 from farm.api.schema import ErrorSerializer
-from farm.api.serializers.jobs import AlwaysNullField, FrameNumberField
+from farm.api.serializers.jobs import FrameNumberField
 from farm.validators import MAX_ID_DIGITS, parse_id
 
 __all__ = [
@@ -273,8 +273,8 @@ class RowFormat:
     """A list serializer's rows, from ``values_list`` tuples instead of objects.
 
     Built once per answer from the serializer's fields: the keys in their
-    order, what each reads (its ``source``, cast where that is faster;
-    nothing for `AlwaysNullField`) and how its values are converted
+    order, what each reads (its ``source``, cast where that is faster) and
+    how its values are converted
     (`_column`). ``None`` stays ``None``, as in a serializer. Only plain
     fields are supported: a nested serializer, a method field or a relation
     raises ``TypeError``.
@@ -298,11 +298,7 @@ class RowFormat:
                 | serializers.ManyRelatedField,
             ):
                 raise TypeError(f"{serializer_class.__name__}.{name} is not plain")
-            if isinstance(field, AlwaysNullField):
-                # A constant without a type's conversion per value.
-                column, convert = Value(None, output_field=CharField()), None
-            else:
-                column, convert = _column(field, "__".join(field.source_attrs), vendor)
+            column, convert = _column(field, "__".join(field.source_attrs), vendor)
             keys.append(name)
             columns.append(column)
             if convert is not None:

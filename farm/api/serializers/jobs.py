@@ -198,14 +198,6 @@ class ProgressField(StrictFloatField):
         super().__init__(min_value=0.0, max_value=1.0, **kwargs)
 
 
-@extend_schema_field({"type": "integer", "nullable": True})
-class AlwaysNullField(serializers.ReadOnlyField):
-    """A legacy key that is always null (``project``: projects were dropped)."""
-
-    def get_attribute(self, instance: Any) -> None:
-        """Nothing to read."""
-
-
 @extend_schema_field({"type": "object", "additionalProperties": {}})
 class JSONObjectField(serializers.JSONField):
     """A JSON object (``data``, ``environ``), or null."""
