@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 from drf_spectacular.generators import SchemaGenerator
 
 from farm.api.urls import jobqueues
@@ -429,14 +430,15 @@ def test_ordinary_users_may_not_delete_queues(api_client, queue) -> None:
 def test_it_describes_the_columns(api_client, url) -> None:
     response = api_client.get(url)
     assert response.status_code == 200
+    id_type = "INTEGER" if connection.vendor == "sqlite" else "BIGINT"
     assert response.json() == {
-        "id": "INTEGER",
+        "id": id_type,
         "name": "VARCHAR(255)",
         "minimum_agents": "INTEGER",
         "maximum_agents": "INTEGER",
         "priority": "INTEGER",
         "weight": "INTEGER",
-        "parent_jobqueue_id": "INTEGER",
+        "parent_jobqueue_id": id_type,
         "fullpath": "VARCHAR(1024)",
     }
 
