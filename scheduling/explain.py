@@ -49,6 +49,7 @@ class Constraint:
     FORBIDDEN_TAGS = "forbidden_tags"
     SOFTWARE = "software"
     FAILED_ON = "failed_on"
+    NO_IDLE_AGENTS = "no_idle_agents"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,17 @@ def _agent_counts() -> dict[str, int]:
         available=Count("pk", filter=Q(state__in=sorted(AVAILABLE_AGENT_STATES))),
         offline=Count("pk", filter=Q(state=AgentState.OFFLINE)),
         disabled=Count("pk", filter=Q(state=AgentState.DISABLED)),
+    )
+
+
+def _no_idle_agents_detail(counts: Mapping[str, int]) -> str:
+    """Why no agent can run a job that nothing else blocks: there is no idle one."""
+    if not (counts["available"] or counts["offline"] or counts["disabled"]):
+        return "no agent can run it: no agent has registered with this master"
+    return (
+        "no agent can run it now: none is idle"
+        f" ({counts['available']} busy, {counts['offline']} offline,"
+        f" {counts['disabled']} disabled)"
     )
 
 
@@ -266,6 +278,10 @@ def explain(job_id: int) -> Explanation:
             Blocker(name, count, detail)
             for (name, _, detail), count in zip(checks, ruled_out, strict=True)
             if count
+        )
+    if job is not None and job.tasks and not blocking and idle == 0:
+        blocking.append(
+            Blocker(Constraint.NO_IDLE_AGENTS, 0, _no_idle_agents_detail(counts))
         )
     return Explanation(
         job=row["pk"],

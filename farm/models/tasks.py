@@ -248,7 +248,8 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         tile = f" tile {self.tile}" if self.tile is not None else ""
-        return f"{self.job_id}: frame {self.frame.normalize()}{tile}"
+        # Fixed-point: Decimal("10").normalize() would print as "1E+1".
+        return f"{self.job_id}: frame {self.frame.normalize():f}{tile}"
 
     def _transition(self, method: str, *args: object) -> bool:
         changed = getattr(Task.objects.filter(pk=self.pk), method)(*args)

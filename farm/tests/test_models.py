@@ -599,6 +599,8 @@ def test_runnable_tasks_exclude_paused_hidden_and_deleted_jobs() -> None:
 def test_string_forms() -> None:
     task = TaskFactory(frame=Decimal("12.5000"), tile=2)
     assert str(task) == f"{task.job_id}: frame 12.5 tile 2"
+    assert str(TaskFactory(frame=Decimal("10.0000"))).endswith(": frame 10")
+    assert str(TaskFactory(frame=Decimal("100.0000"))).endswith(": frame 100")
     assert str(JobQueueFactory(name="q")) == "q"
     assert str(AgentFactory(hostname="h", port=50000)) == "h:50000"
     assert str(Job(title="t")) == "t"

@@ -57,6 +57,51 @@ def test_a_runnable_job_has_no_blocking_reasons_and_counts_eligible_agents() -> 
     assert result.state == WorkState.QUEUED
 
 
+def test_a_farm_without_agents_says_no_agent_can_run_the_job() -> None:
+    job = make_job(frames=2)
+
+    result = explain(job.pk)
+
+    assert result.blocking == [
+        Blocker(
+            Constraint.NO_IDLE_AGENTS,
+            0,
+            "no agent can run it: no agent has registered with this master",
+        )
+    ]
+    assert result.eligible_agents == 0
+
+
+def test_a_farm_without_idle_agents_says_why_none_can_run_the_job() -> None:
+    other = make_job(title="other", frames=1)
+    occupy(AgentFactory.create(running=True), other)
+    AgentFactory.create_batch(2, offline=True)
+    AgentFactory.create(disabled=True)
+    job = make_job(frames=2)
+
+    result = explain(job.pk)
+
+    assert result.blocking == [
+        Blocker(
+            Constraint.NO_IDLE_AGENTS,
+            0,
+            "no agent can run it now: none is idle (1 busy, 2 offline, 1 disabled)",
+        )
+    ]
+
+
+def test_the_command_does_not_say_nothing_blocks_a_job_without_agents() -> None:
+    job = make_job()
+    out = StringIO()
+
+    call_command("explain_job", str(job.pk), stdout=out)
+
+    assert "nothing blocks this job" not in out.getvalue()
+    assert "- no_idle_agents: rules out 0 idle agents; no agent can run it" in (
+        out.getvalue()
+    )
+
+
 def test_it_counts_busy_offline_and_disabled_agents() -> None:
     AgentFactory.create()
     busy = AgentFactory.create(running=True)

@@ -73,7 +73,9 @@ class JobExplainView(APIView):
     - ``blocking``: a list of ``{"constraint", "agents_ruled_out",
       "detail"}``, empty when nothing blocks the job. Whole-job constraints
       (state, dependencies, queue_maximum, no_runnable_tasks) rule out every
-      idle agent; the others count the idle agents each excludes alone.
+      idle agent; the others count the idle agents each excludes alone;
+      ``no_idle_agents`` says that no agent can run it because none is idle
+      (or none exists), with the busy, offline and disabled counts.
 
     It takes a constant number of queries whatever the farm's size.
     """
