@@ -61,6 +61,16 @@ class JobNotifiedUserInline(admin.TabularInline):
     autocomplete_fields = ("user",)
 
 
+class OptionalJSONField(forms.JSONField):
+    """A JSON column that may be null: empty in the form, not the text ``null``."""
+
+    def prepare_value(self, value: Any) -> Any:
+        """Nothing to show for a null value (an empty field saves null again)."""
+        if value is None:
+            return ""
+        return super().prepare_value(value)
+
+
 class JobAdminForm(forms.ModelForm):
     """Refuses frame ranges of more tasks than a job may have (`create_job` would).
 
@@ -93,7 +103,10 @@ class JobAdmin(FarmModelAdmin):
 
     form = JobAdminForm
     # Django 6's default; explicit so that Django 5 does not warn.
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        models.JSONField: {"form_class": OptionalJSONField},
+    }
     list_display = (
         "title",
         "state",

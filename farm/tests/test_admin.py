@@ -664,3 +664,17 @@ def test_a_versions_tiling_support_is_set_in_the_admin(admin_client: Client) -> 
     assert admin_client.post(url, data).status_code == 302
     version.refresh_from_db()
     assert version.supports_tiling is True
+
+
+def test_job_page_shows_empty_data_and_environ_empty_not_null(
+    admin_client: Client,
+) -> None:
+    job = _job(tasks=1)
+    Job.objects.filter(pk=job.pk).update(data=None, environ=None)
+    response = admin_client.get(_url(Job, "change", job.pk))
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form["data"].value() in (None, "")
+    assert ">null</textarea>" not in response.text
+    assert form.fields["data"].prepare_value(None) == ""
+    assert form.fields["environ"].prepare_value({"A": "1"}) == '{"A": "1"}'
