@@ -273,9 +273,26 @@ def refresh_job_states(*, job_ids: Iterable[int]) -> dict[int, str]:
     so a job paused meanwhile is not overwritten. Returns ``{job_id: state}``
     for the jobs whose state changed.
     """
-    ids = list(job_ids)
+    ids = sorted(set(job_ids))
     if not ids:
         return {}
+    with transaction.atomic(savepoint=False):
+        # Two reports that end a job's last tasks at the same moment would
+        # each count the other's task as still running (neither sees the
+        # other's uncommitted change) and leave the job running for good.
+        # Locking the jobs first serializes the counts: the later one waits,
+        # then sees the earlier one's tasks as committed.
+        list(
+            Job.objects.select_for_update()
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        return _refresh_locked_job_states(ids)
+
+
+def _refresh_locked_job_states(ids: list[int]) -> dict[int, str]:
+    """`refresh_job_states` for job rows this transaction has locked."""
     per_state = {
         state: Count("tasks", filter=Q(tasks__state=state))
         for state in WorkState.values

@@ -723,8 +723,10 @@ def test_agents_cannot_remove_failed_agents(agent_client) -> None:
         # The task with its job and agent; the UPDATE in a transaction
         # (BEGIN, UPDATE, COMMIT); the refreshed row.
         ({"progress": 0.5}, 5),
-        # Plus the job's state: its task counts, then the job's UPDATE.
-        ({"state": "running"}, 7),
+        # Plus the job's state: the job's row locked (so that two reports
+        # ending its last tasks together cannot both miss the other's), its
+        # task counts, then the job's UPDATE.
+        ({"state": "running"}, 8),
     ],
 )
 def test_an_agent_report_costs_a_fixed_number_of_queries(

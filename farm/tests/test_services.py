@@ -451,9 +451,14 @@ def test_refresh_job_states_runs_a_constant_number_of_queries(
         TaskFactory(job=job, done=True)
         TaskFactory(job=job, running=True)
         ids.append(job.pk)
-    with django_assert_num_queries(2):  # the aggregate, then one bulk UPDATE
+    # The jobs' rows locked, the aggregate, then one bulk UPDATE.
+    with django_assert_num_queries(3) as captured:
         refresh_job_states(job_ids=ids)
     assert set(Job.objects.values_list("state", flat=True)) == {WorkState.RUNNING}
+    if connection.vendor == "postgresql":
+        # Concurrent reports ending a job's last tasks count one after the
+        # other, each seeing the other's committed task.
+        assert captured.captured_queries[0]["sql"].endswith("FOR UPDATE")
 
 
 # --- bulk job actions --------------------------------------------------------
