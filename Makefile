@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e fuzz faults venv migrate setup lint pytest clean
+.PHONY: run test e2e fuzz faults venv migrate setup lint pytest clean system-deps browser vendor
 
 # The virtualenv, rebuilt whenever a requirements file changes.
 $(STAMP): requirements/base.txt requirements/test.txt requirements/dev.txt setup.cfg pyproject.toml
@@ -16,6 +16,27 @@ $(STAMP): requirements/base.txt requirements/test.txt requirements/dev.txt setup
 	touch $@
 
 venv: $(STAMP)
+
+# What the tests need from the system's packages (Debian, as root): Redis for
+# the broker tests, chromium for the browser tests (tests/browser; Playwright
+# drives it, no browser is downloaded).
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	test -x "$${PYFARM_CHROMIUM:-/usr/bin/chromium}" || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "== installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# The front-end libraries in static/vendor/, fetched again from the npm
+# registry at the versions and checksums of static/vendor/MANIFEST.
+vendor:
+	.ci/vendor
+
+# Only the browser tests (Playwright + Debian chromium), on SQLite.
+browser: venv system-deps
+	$(BIN)/pytest tests/browser -p no:xdist $(PYTEST_ARGS)
 
 migrate: venv
 	$(BIN)/python manage.py migrate --no-input
@@ -35,13 +56,14 @@ lint: venv
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check
 	$(BIN)/mypy .
+	.ci/vendor --check
 
 # Everything CI runs: lint, then the whole suite on a throwaway PostgreSQL 15
 # (with coverage) and again on SQLite, then Schemathesis (`fuzz`); the
 # suites with a throwaway Redis for the
 # broker tests (PYFARM_TEST_REDIS_URL) and an embedded-broker folder of their
 # own, never the one of a master running on this machine.
-test: lint
+test: lint system-deps
 	@set -e; \
 	pgdir=$$(mktemp -d); \
 	redisdir=$$(mktemp -d); \
@@ -54,7 +76,7 @@ test: lint
 	echo "== test suite on PostgreSQL ($$url)"; \
 	PYFARM_DATABASE_URI=$$url $(BIN)/pytest -n 2 --dist=loadscope --cov --cov-report=term $(PYTEST_ARGS); \
 	echo "== test suite on SQLite"; \
-	PYFARM_DATABASE_URI=sqlite:///$$pgdir/farm.sqlite $(BIN)/pytest -n 2 --dist=loadscope $(PYTEST_ARGS)
+	PYFARM_DATABASE_URI=sqlite:///$$pgdir/farm.sqlite $(BIN)/pytest -n 2 --dist=loadscope -m "not browser" $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory fuzz
 
 # End to end with the real agent (pyfarm-agent 0.8.6 on Python 2.7, from

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    "django_htmx",
+    "template_partials",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -78,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.LoginDisabledMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # request.htmx: the dashboard's pages answer htmx with a partial.
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "pyfarm_site.outages.DatabaseUnavailableMiddleware",
 ]
@@ -175,7 +179,7 @@ CSRF_FAILURE_VIEW = "pyfarm_site.urls.csrf_failure"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.FarmUserBackend"]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL = "web:jobs"
 LOGOUT_REDIRECT_URL = "accounts:login"
 SESSION_COOKIE_AGE = int(
     as_timedelta("cookie_duration", PYFARM["cookie_duration"]).total_seconds()

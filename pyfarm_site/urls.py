@@ -5,7 +5,6 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views import csrf, defaults
-from django.views.generic import RedirectView
 
 from farm.api.exceptions import (
     json_bad_request,
@@ -15,10 +14,12 @@ from farm.api.exceptions import (
     json_server_error,
 )
 from farm.api.paths import is_api_path
+from farm.web.views.home import index
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False), name="index"),
+    path("", index, name="index"),
     path("", include("accounts.urls")),
+    path("", include("farm.web.urls")),
     path("admin/", admin.site.urls),
     path(settings.API_PREFIX, include("farm.api.urls")),
     path("health/", include("scheduling.urls")),

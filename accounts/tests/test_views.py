@@ -83,10 +83,11 @@ def test_login_refuses_wrong_passwords(client) -> None:
     assert b"didn't match" in response.content
 
 
-def test_the_index_leads_to_the_admin(client) -> None:
+def test_the_index_leads_to_the_dashboard_not_the_admin(client) -> None:
+    UserFactory()
     response = client.get("/")
     assert response.status_code == 302
-    assert response.url == "/admin/"
+    assert response.url == "/jobs/"
 
 
 def test_login_disabled_acts_as_the_first_superuser(client, farm_config) -> None:

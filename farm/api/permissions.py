@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from farm.api.client_address import is_agent_address, is_from_agent_network
+from farm.services.owners import is_farm_admin, may_change_job
 from pyfarm_site.conf import farm_config
 
 if TYPE_CHECKING:
@@ -36,13 +37,6 @@ __all__ = [
     "is_farm_admin",
     "speaks_for_agents",
 ]
-
-
-def is_farm_admin(user: Any) -> bool:
-    """Superusers and users with an admin role."""
-    return bool(
-        user and user.is_authenticated and getattr(user, "is_farm_admin", False)
-    )
 
 
 def _is_user(request: Request) -> bool:
@@ -173,8 +167,4 @@ class JobPermission(BasePermission):
         """Reads for all; changes for the owner of the job (or its task's job)."""
         if farm_config("login_disabled") or request.method in SAFE_METHODS:
             return True
-        job = getattr(obj, "job", obj)
-        owner_id = getattr(job, "user_id", None)
-        return is_farm_admin(request.user) or (
-            owner_id is not None and owner_id == request.user.pk
-        )
+        return may_change_job(request.user, obj)

@@ -11,7 +11,28 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 
-__all__ = ["acts_for_others", "refuse_other_owner"]
+__all__ = ["acts_for_others", "is_farm_admin", "may_change_job", "refuse_other_owner"]
+
+
+def is_farm_admin(user: Any) -> bool:
+    """Superusers and users with an admin role (``root`` or ``admin``)."""
+    return bool(
+        user and user.is_authenticated and getattr(user, "is_farm_admin", False)
+    )
+
+
+def may_change_job(user: Any, job: Any) -> bool:
+    """Whether ``user`` may change ``job`` (or a task's job): its owner or a farm admin.
+
+    A job without an owner is changed by farm admins only.
+    """
+    job = getattr(job, "job", job)
+    owner_id = getattr(job, "user_id", None)
+    return is_farm_admin(user) or (
+        owner_id is not None
+        and bool(user and user.is_authenticated)
+        and owner_id == user.pk
+    )
 
 
 def acts_for_others(user: Any) -> bool:
