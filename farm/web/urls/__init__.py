@@ -2,13 +2,23 @@
 
 from django.urls import include, path
 
-from farm.web.urls import account, agents, catalog, jobs, queues, statistics, tasks
+from farm.web.urls import (
+    account,
+    agents,
+    catalog,
+    jobs,
+    logs,
+    queues,
+    statistics,
+    tasks,
+)
 
 app_name = "web"
 
 urlpatterns = [
     path("", include(jobs)),
     path("", include(tasks)),
+    path("", include(logs)),
     path("", include(agents)),
     path("", include(queues)),
     path("", include(catalog)),

@@ -1,4 +1,4 @@
-"""A job's page, its actions, its tasks and their logs."""
+"""A job's page, its actions and its tasks."""
 
 from django.urls import path
 
@@ -6,5 +6,4 @@ from farm.web.views.pending import pending
 
 urlpatterns = [
     path("jobs/<int:job_id>/", pending, name="job"),
-    path("tasks/<int:task_id>/logs/", pending, name="task_logs"),
 ]
