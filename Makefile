@@ -59,7 +59,8 @@ lint: venv
 	.ci/vendor --check
 
 # Everything CI runs: lint, then the whole suite on a throwaway PostgreSQL 15
-# (with coverage) and again on SQLite, then Schemathesis (`fuzz`); the
+# (with coverage, the browser tests included) and again on SQLite (without
+# them), then Schemathesis (`fuzz`); the
 # suites with a throwaway Redis for the
 # broker tests (PYFARM_TEST_REDIS_URL) and an embedded-broker folder of their
 # own, never the one of a master running on this machine.
