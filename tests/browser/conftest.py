@@ -2,7 +2,7 @@
 
 No browser is ever downloaded: Playwright is pointed at the system's
 chromium (``PYFARM_CHROMIUM``, default ``/usr/bin/chromium``, installed by
-``make browser-deps`` through apt). The pages are served by pytest-django's
+``make system-deps`` through apt). The pages are served by pytest-django's
 ``live_server`` (a thread of this process, on 127.0.0.1).
 
 Screenshots go to ``$PYFARM_TEST_OUTPUT/screenshots`` (default
@@ -25,10 +25,6 @@ if TYPE_CHECKING:
     from pytest_django.live_server_helper import LiveServer
 
     from accounts.models import User
-
-# Playwright's sync API runs an event loop in this thread; the test's own ORM
-# calls (making data, checking it) are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("PYFARM_CHROMIUM", "/usr/bin/chromium")
 # What a closed network needs: no background connections, no sandbox as root.
@@ -57,21 +53,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Debian chromium for the whole run."""
+    """A headless Debian chromium for the tests of one module.
+
+    While it runs, Playwright's sync API keeps an event loop in this thread,
+    so Django would take the test's own ORM calls (making and checking data,
+    the live server's database set-up) for async code:
+    ``DJANGO_ALLOW_ASYNC_UNSAFE`` is set for the module's tests only and
+    removed after, so that no other test (nor a process it starts) inherits
+    it.
+    """
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(
-            f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium"
+            f"{CHROMIUM} is missing: `make system-deps` installs Debian's chromium"
         )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
 
 
 @pytest.fixture
