@@ -25,4 +25,6 @@ admin.site.site_header = "PyFarm administration"
 admin.site.site_title = "PyFarm"
 admin.site.index_title = "Render farm"
 # "View site" leads to the dashboard (the jobs list), not back into the admin.
-admin.site.site_url = reverse_lazy("web:jobs")
+# Lazy: the URLs are not loaded yet when the admin modules are imported (the
+# stubs expect a plain str; templates take either).
+admin.site.site_url = reverse_lazy("web:jobs")  # type: ignore[assignment]
