@@ -18,7 +18,8 @@ them, ``--agents`` agents (each running tasks), five minutes' statistics rows
 Then measures in-process (Django's test ``Client``, logged in as a plain
 user, so no network and no other process): each page is requested
 ``--warmup`` times, then ``--repeat`` times, timed; one more request counts
-its SQL statements. Prints a table of URL, median and p95 server time and
+its SQL statements. ``--url`` adds pages (``{job}`` stands for the big job's
+id). Prints a table of URL, median and p95 server time and
 statements against the target (150 ms, issue #10). A page that answers
 anything but 200 is reported and the script exits with status 1.
 """
@@ -519,19 +520,21 @@ def measure(
     return Result(url, 200, statistics.median(times), p95, len(queries))
 
 
-def measure_pages(farm: Farm, *, warmup: int, repeat: int) -> list[Result]:
-    """Measure every page as the farm's plain user."""
+def measure_pages(
+    farm: Farm, urls: Sequence[str], *, warmup: int, repeat: int
+) -> list[Result]:
+    """Measure each of ``urls`` as the farm's plain user."""
     client = Client()
     client.force_login(farm.viewer)
     hosts = [*settings.ALLOWED_HOSTS, "testserver"]
     with override_settings(DEBUG=False, ALLOWED_HOSTS=hosts):
         return [
             measure(client, url, warmup=warmup, repeat=repeat, clock=time.perf_counter)
-            for url in pages(farm)
+            for url in urls
         ]
 
 
-def _report(results: list[Result]) -> bool:
+def report(results: list[Result]) -> bool:
     """Print the table; whether every page answered 200."""
     print(f"{'URL':<34} {'median ms':>10} {'p95 ms':>8} {'queries':>8}  target")
     for result in results:
@@ -560,6 +563,13 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="keep the farm a previous run built"
     )
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        help="measure this URL too ({job}: the big job's id), e.g. a deep page"
+        " of its tasks: --url '/jobs/{job}/?page=1000'",
+    )
     args = parser.parse_args()
     size = Size(args.jobs, args.tasks, args.agents, args.big_job, args.log_mb)
 
@@ -585,8 +595,9 @@ def main() -> None:
         f"{Job.objects.count()} jobs, {Task.objects.count()} tasks (job"
         f" {farm.big_job_id}: {big_tasks}), agents with running tasks: {busy}"
     )
-    results = measure_pages(farm, warmup=args.warmup, repeat=args.repeat)
-    if not _report(results):
+    urls = pages(farm) + [url.format(job=farm.big_job_id) for url in args.url]
+    results = measure_pages(farm, urls, warmup=args.warmup, repeat=args.repeat)
+    if not report(results):
         raise SystemExit("some pages did not answer 200 (see above)")
 
 

@@ -6,11 +6,27 @@ modulo 20).
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pytest
 from django.db.models import Count
+from django.urls import reverse
 
-from benchmarks.dashboard import BIG_JOB_TITLE, Size, build, existing_farm, pages
+from benchmarks.dashboard import (
+    BIG_JOB_TITLE,
+    Farm,
+    Size,
+    build,
+    existing_farm,
+    measure_pages,
+    pages,
+    report,
+)
 from farm.models import Agent, AgentCount, Job, Task, TaskCount, TaskEventCount
+
+if TYPE_CHECKING:
+    from pytest_django.fixtures import SettingsWrapper
 
 pytestmark = pytest.mark.django_db
 
@@ -26,18 +42,18 @@ TINY = Size(
 
 
 @pytest.fixture
-def farm(settings: pytest.FixtureRequest, tmp_path: object) -> object:
+def farm(settings: SettingsWrapper, tmp_path: Path) -> Farm:
     settings.PYFARM = {**settings.PYFARM, "tasklogs_dir": str(tmp_path)}
     return build(TINY)[0]
 
 
-def test_builder_makes_the_jobs_and_the_big_job(farm: object) -> None:
+def test_builder_makes_the_jobs_and_the_big_job(farm: Farm) -> None:
     assert Job.objects.count() == TINY.jobs
     big = Job.objects.get(title=BIG_JOB_TITLE)
     assert big.tasks.count() == TINY.big_job
 
 
-def test_builder_spreads_the_other_tasks_over_the_jobs(farm: object) -> None:
+def test_builder_spreads_the_other_tasks_over_the_jobs(farm: Farm) -> None:
     per_job = (TINY.tasks - TINY.big_job) // (TINY.jobs - 1)
     counts = (
         Task.objects.exclude(job__title=BIG_JOB_TITLE)
@@ -48,27 +64,36 @@ def test_builder_spreads_the_other_tasks_over_the_jobs(farm: object) -> None:
     assert set(counts) == {per_job}
 
 
-def test_builder_gives_running_tasks_to_agents(farm: object) -> None:
+def test_builder_gives_running_tasks_to_agents(farm: Farm) -> None:
     running = Task.objects.filter(state="running")
     assert running.exists()
     assert not running.filter(agent__isnull=True).exists()
     assert Agent.objects.count() == TINY.agents
 
 
-def test_builder_makes_every_job_state(farm: object) -> None:
+def test_builder_makes_every_job_state(farm: Farm) -> None:
     states = set(Job.objects.values_list("state", flat=True))
     assert states == {"done", "failed", "queued", "paused", "running"}
 
 
-def test_builder_fills_the_statistics(farm: object) -> None:
+def test_builder_fills_the_statistics(farm: Farm) -> None:
     assert AgentCount.objects.count() == TINY.agent_count_samples
     assert TaskCount.objects.exists()
     assert TaskEventCount.objects.exists()
 
 
-def test_the_built_farm_is_found_again_for_reuse(farm: object) -> None:
+def test_the_built_farm_is_found_again_for_reuse(farm: Farm) -> None:
     assert existing_farm() == farm
 
 
-def test_every_measured_url_resolves(farm: object) -> None:
-    assert len(pages(farm)) == len(set(pages(farm))) == 7  # type: ignore[arg-type]
+def test_every_measured_url_resolves(farm: Farm) -> None:
+    assert len(pages(farm)) == len(set(pages(farm))) == 7
+
+
+def test_measuring_reports_a_page_that_does_not_answer_200(farm: Farm) -> None:
+    [missing, account] = measure_pages(
+        farm, ["/no-such-page/", reverse("web:account")], warmup=0, repeat=2
+    )
+    assert missing.status == 404
+    assert (account.status, account.queries > 0) == (200, True)
+    assert report([missing, account]) is False

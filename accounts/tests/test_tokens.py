@@ -189,3 +189,23 @@ def test_notification_defaults_subscribe_a_user_as_they_asked() -> None:
     JobNotifiedUser.objects.create(job=job, user=user, **notification_defaults(user))
     subscription = JobNotifiedUser.objects.get()
     assert (subscription.on_success, subscription.on_deletion) == (False, True)
+
+
+# --- the OpenAPI schema --------------------------------------------------------
+
+
+def test_the_schema_documents_one_token_scheme_for_both_kinds_of_key() -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    schemes = schema["components"]["securitySchemes"]
+    assert set(schemes) == {"tokenAuth", "cookieAuth"}
+    token = schemes["tokenAuth"]
+    assert (token["type"], token["in"], token["name"]) == (
+        "apiKey",
+        "header",
+        "Authorization",
+    )
+    assert "/account/" in token["description"]
+    jobs = schema["paths"]["/api/v1/jobs/"]["get"]["security"]
+    assert jobs.count({"tokenAuth": []}) == 1
