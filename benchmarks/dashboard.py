@@ -42,6 +42,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pyfarm_site.settings")
+if __name__ == "__main__":
+    # The benchmark's task log (20 MB) goes to var/, not the temp folder.
+    os.environ.setdefault(
+        "PYFARM_LOGFILES_DIR",
+        str(Path(__file__).resolve().parent.parent / "var" / "benchmark-task-logs"),
+    )
 
 import django
 from django.apps import apps
