@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from accounts.models import Role, User
+from accounts.models import ApiToken, Role, User
+from accounts.services import revoke_tokens
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
@@ -35,6 +36,16 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         *(DjangoUserAdmin.fieldsets or ()),
         ("Farm", {"fields": ("expiration", "onetime_code", "roles")}),
+        (
+            "Notification defaults",
+            {
+                "fields": (
+                    "notify_on_success",
+                    "notify_on_failure",
+                    "notify_on_deletion",
+                )
+            },
+        ),
     )
     add_fieldsets = (
         *DjangoUserAdmin.add_fieldsets,
@@ -86,3 +97,41 @@ class RoleAdmin(admin.ModelAdmin):
     def user_count(self, role: Role) -> int:
         """How many users have the role (annotated by `get_queryset`)."""
         return role.users_count  # type: ignore[attr-defined]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """The users' API tokens: who has which, and when each was last used.
+
+    Keys are never shown (only their SHA-256 is stored): users create tokens
+    on their account page; admins can only revoke them here.
+    """
+
+    list_display = ("name", "prefix", "user", "created", "last_used")
+    list_filter = ("created", "last_used")
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user",)
+    readonly_fields = ("name", "prefix", "user", "created", "last_used")
+    fields = readonly_fields
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Tokens are created by their users, who alone see the key."""
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: ApiToken | None = None
+    ) -> bool:
+        """Nothing of a token is changed; it is revoked."""
+        return False
+
+    @admin.action(description="Revoke selected tokens", permissions=["delete"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        """Revoke the tokens: requests with their keys are refused from now on."""
+        count = revoke_tokens(tokens=queryset)
+        if count:
+            self.message_user(
+                request, f"Revoked {count} token{'s' if count != 1 else ''}."
+            )
+        else:
+            self.message_user(request, "No token was revoked.", messages.WARNING)

@@ -130,6 +130,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["farm.api.parsers.FarmJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "farm.api.authentication.LoginDisabledAuthentication",
+        # The users' named tokens (account page), then DRF's tokens: the
+        # same header, told apart by the key's prefix.
+        "farm.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -157,6 +160,8 @@ SPECTACULAR_SETTINGS = {
     # security schemes clients use (login_disabled is none), and one name
     # for each set of states.
     "COMPONENT_SPLIT_REQUEST": True,
+    # ApiTokenAuthentication takes the same header as TokenAuthentication:
+    # one scheme documents both (farm.api.schema.TokenScheme).
     "AUTHENTICATION_WHITELIST": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

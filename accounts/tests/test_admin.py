@@ -12,7 +12,8 @@ from django.db.models import Model
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Role, User
+from accounts.models import ApiToken, Role, User
+from accounts.services import create_token
 from accounts.tests.factories import RoleFactory, UserFactory
 
 if TYPE_CHECKING:
@@ -165,3 +166,49 @@ def test_role_changelist_counts_users(admin_client: Client) -> None:
     response = admin_client.get(_url(Role, "changelist"))
     (row,) = response.context["cl"].result_list
     assert row.users_count == 3
+
+
+# --- API tokens ----------------------------------------------------------------
+
+
+def test_token_changelist_shows_no_key(admin_client: Client) -> None:
+    token, key = create_token(user=UserFactory(), name="farm script")
+    response = admin_client.get(reverse("admin:accounts_apitoken_changelist"))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "farm script" in content
+    assert token.prefix in content
+    assert key not in content
+    assert token.digest not in content
+
+
+def test_token_page_is_read_only_and_shows_no_key(admin_client: Client) -> None:
+    token, key = create_token(user=UserFactory(), name="farm script")
+    response = admin_client.get(
+        reverse("admin:accounts_apitoken_change", args=[token.pk])
+    )
+    assert response.status_code == 200
+    assert not response.context["has_change_permission"]
+    assert key not in response.content.decode()
+    assert token.digest not in response.content.decode()
+
+
+def test_tokens_are_not_added_in_the_admin(admin_client: Client) -> None:
+    response = admin_client.get(reverse("admin:accounts_apitoken_add"))
+    assert response.status_code == 403
+
+
+def test_revoke_action_revokes_tokens(admin_client: Client) -> None:
+    tokens = [create_token(user=UserFactory(), name=f"t{n}")[0] for n in range(2)]
+    response = admin_client.post(
+        reverse("admin:accounts_apitoken_changelist"),
+        {"action": "revoke", "_selected_action": [token.pk for token in tokens]},
+    )
+    assert response.status_code == 302
+    assert not ApiToken.objects.exists()
+
+
+def test_user_page_shows_notification_defaults(admin_client: Client) -> None:
+    user = UserFactory()
+    response = admin_client.get(reverse("admin:accounts_user_change", args=[user.pk]))
+    assert "notify_on_deletion" in response.context["adminform"].form.fields

@@ -14,14 +14,14 @@ from farm.services import disable_agents, enable_agents, request_agent_restart
 
 
 class AgentMacAddressInline(admin.TabularInline):
-    """The MAC addresses of an agent."""
+    """The MAC addresses of an agent (edited here only: not on the admin's index)."""
 
     model = AgentMacAddress
     extra = 0
 
 
 class AgentDiskInline(admin.TabularInline):
-    """The disks of an agent."""
+    """The disks of an agent (edited here only: not on the admin's index)."""
 
     model = AgentDisk
     extra = 0
@@ -154,28 +154,6 @@ class AgentAdmin(FarmModelAdmin):
             "Requested a restart of %(count)d agents.",
             nothing="No restart was requested: every agent already had one pending.",
         )
-
-
-@admin.register(AgentMacAddress)
-class AgentMacAddressAdmin(FarmModelAdmin):
-    """MAC addresses of agents, to find the agent of a network card."""
-
-    list_display = ("mac_address", "agent")
-    list_filter = ("agent__state",)
-    search_fields = ("mac_address", "agent__hostname")
-    list_select_related = ("agent",)
-    autocomplete_fields = ("agent",)
-
-
-@admin.register(AgentDisk)
-class AgentDiskAdmin(FarmModelAdmin):
-    """Disks of agents with their size and free space, as the agents report."""
-
-    list_display = ("mountpoint", "agent", "size", "free")
-    list_filter = ("agent__state",)
-    search_fields = ("mountpoint", "agent__hostname")
-    list_select_related = ("agent",)
-    autocomplete_fields = ("agent",)
 
 
 @admin.register(GPU)

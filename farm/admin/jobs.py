@@ -37,6 +37,10 @@ from farm.validators import job_size_error
 _RANGE_FIELDS = frozenset({"start", "end", "by", "num_tiles"})
 
 
+# The requirement and notified-user rows are edited in the job's page only (as
+# inlines): they are not on the admin's index.
+
+
 class JobTagRequirementInline(admin.TabularInline):
     """Tags an agent must have (or must not have) to run the job."""
 
@@ -342,41 +346,3 @@ class JobGroupAdmin(FarmModelAdmin):
     id_search_fields = ("pk",)
     list_select_related = ("main_jobtype", "user")
     autocomplete_fields = ("main_jobtype", "user")
-
-
-@admin.register(JobTagRequirement)
-class JobTagRequirementAdmin(FarmModelAdmin):
-    """Tags that jobs require of (or forbid on) their agents."""
-
-    list_display = ("job", "tag", "negate")
-    list_filter = ("negate", "tag")
-    search_fields = ("job__title", "tag__tag")
-    list_select_related = ("job", "tag")
-    autocomplete_fields = ("job", "tag")
-
-
-@admin.register(JobSoftwareRequirement)
-class JobSoftwareRequirementAdmin(FarmModelAdmin):
-    """Software that jobs require of their agents."""
-
-    list_display = ("job", "software", "min_version", "max_version")
-    list_filter = ("software",)
-    search_fields = ("job__title", "software__software")
-    list_select_related = (
-        "job",
-        "software",
-        "min_version__software",
-        "max_version__software",
-    )
-    autocomplete_fields = ("job", "software", "min_version", "max_version")
-
-
-@admin.register(JobNotifiedUser)
-class JobNotifiedUserAdmin(FarmModelAdmin):
-    """Who is told by email about which job, and on which events."""
-
-    list_display = ("job", "user", "on_success", "on_failure", "on_deletion")
-    list_filter = ("on_success", "on_failure", "on_deletion")
-    search_fields = ("job__title", "user__username", "user__email")
-    list_select_related = ("job", "user")
-    autocomplete_fields = ("job", "user")

@@ -28,7 +28,10 @@ class JobTypeVersionInline(admin.StackedInline):
 
 
 class JobTypeSoftwareRequirementInline(admin.TabularInline):
-    """Software an agent must have to run a job type version."""
+    """Software an agent must have to run a job type version.
+
+    Edited in the version's page only: the rows are not on the admin's index.
+    """
 
     model = JobTypeSoftwareRequirement
     extra = 0
@@ -94,19 +97,3 @@ class JobTypeVersionAdmin(FarmModelAdmin):
     list_select_related = ("jobtype",)
     autocomplete_fields = ("jobtype",)
     inlines = (JobTypeSoftwareRequirementInline,)
-
-
-@admin.register(JobTypeSoftwareRequirement)
-class JobTypeSoftwareRequirementAdmin(FarmModelAdmin):
-    """Software that job type versions require of their agents."""
-
-    list_display = ("jobtype_version", "software", "min_version", "max_version")
-    list_filter = ("software",)
-    search_fields = ("jobtype_version__jobtype__name", "software__software")
-    list_select_related = (
-        "jobtype_version__jobtype",
-        "software",
-        "min_version__software",
-        "max_version__software",
-    )
-    autocomplete_fields = ("jobtype_version", "software", "min_version", "max_version")

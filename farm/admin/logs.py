@@ -6,15 +6,22 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from farm.admin.base import LargeTableAdmin, ReadOnlyTabularInline
+from farm.admin.base import LargeTableAdmin
 from farm.models import TaskLog, TaskTaskLogAssociation
 
 
-class TaskLogTaskInline(ReadOnlyTabularInline):
-    """The task attempts that wrote to a log (the tasks of one batch)."""
+class TaskLogTaskInline(admin.TabularInline):
+    """The task attempts that wrote to a log (the tasks of one batch).
+
+    The links between tasks and logs are edited here only: they are not on
+    the admin's index. Tasks are picked by id (a raw-id field: a select
+    would list every task of the farm).
+    """
 
     model = TaskTaskLogAssociation
     fields = ("task", "attempt", "state")
+    raw_id_fields = ("task",)
+    extra = 0
     verbose_name_plural = "tasks"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TaskTaskLogAssociation]:
@@ -37,21 +44,3 @@ class TaskLogAdmin(LargeTableAdmin):
     readonly_fields = ("created_on",)
     autocomplete_fields = ("agent",)
     inlines = (TaskLogTaskInline,)
-
-
-@admin.register(TaskTaskLogAssociation)
-class TaskTaskLogAssociationAdmin(LargeTableAdmin):
-    """Which log holds which attempt of which task, and the state it reached.
-
-    A number in the search box finds the logs of that task id.
-    """
-
-    list_display = ("id", "task", "attempt", "state", "log")
-    list_display_links = ("id",)
-    list_filter = ("state",)
-    search_fields = ("log__identifier",)
-    id_search_fields = ("task_id",)
-    list_select_related = ("task", "log")
-    # By column: the default ordering would join tasks and jobs.
-    ordering = ("-id",)
-    autocomplete_fields = ("task", "log")

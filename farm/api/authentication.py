@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from rest_framework.authentication import BaseAuthentication
+from rest_framework.authentication import BaseAuthentication, TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from accounts.models import API_KEY_PREFIX, ApiToken
 from pyfarm_site.conf import farm_config
 
 
@@ -34,3 +36,30 @@ class LoginDisabledAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         """Clients authenticate with a token (``Authorization: Token <key>``)."""
         return "Token"
+
+
+class ApiTokenAuthentication(TokenAuthentication):
+    """``Authorization: Token <key>`` with a key made on the account page.
+
+    The header is DRF's, so clients send either kind of key the same way:
+    keys that start with ``pfk_`` are the users' named tokens
+    (`accounts.models.ApiToken`, looked up by their SHA-256); any other key
+    is left to DRF's `TokenAuthentication`, placed after this class. An
+    unknown or revoked key, or one of a user who may not log in, is refused
+    (401). Using a token records when, to the minute (`ApiToken.mark_used`).
+    """
+
+    # The stubs type the answer as a tuple; None passes the key on.
+    def authenticate_credentials(  # type: ignore[override]
+        self, key: str
+    ) -> tuple[Any, ApiToken] | None:
+        """The token's user, or None for a key that is not one of ours."""
+        if not key.startswith(API_KEY_PREFIX):
+            return None
+        token = ApiToken.objects.for_key(key)
+        if token is None:
+            raise AuthenticationFailed("Invalid token.")
+        if not token.user.can_log_in():
+            raise AuthenticationFailed("User inactive or deleted.")
+        token.mark_used()
+        return token.user, token

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -40,7 +41,13 @@ from farm.api.serializers.base import StrictSerializerMixin
 from farm.choices import AgentState, WorkState
 from farm.validators import MAX_ID_DIGITS
 
-__all__ = ["ErrorSerializer", "FarmAutoSchema", "id_parameter", "integer_parameter"]
+__all__ = [
+    "ErrorSerializer",
+    "FarmAutoSchema",
+    "TokenScheme",
+    "id_parameter",
+    "integer_parameter",
+]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
@@ -180,3 +187,31 @@ class FarmAutoSchema(AutoSchema):
         ):
             blank_refused = not field.allow_blank and field.trim_whitespace
             schema["pattern"] = NON_BLANK_TEXT if blank_refused else PLAIN_TEXT
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """``tokenAuth``: the ``Authorization: Token <key>`` header, either kind of key.
+
+    The header takes a key made on the account page (`ApiTokenAuthentication`)
+    or a DRF token (`TokenAuthentication`), so the schema documents one
+    scheme: `ApiTokenAuthentication` stays out of the schema's
+    ``AUTHENTICATION_WHITELIST``, and this extension (above drf-spectacular's
+    own, by ``priority``) describes DRF's class as both.
+    """
+
+    target_class = "rest_framework.authentication.TokenAuthentication"
+    name = "tokenAuth"
+    priority = 1
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
+        """An API key in the Authorization header, after the word ``Token``."""
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": (
+                'Token-based authentication with required prefix "Token": '
+                "`Authorization: Token <key>`, with a key created on the account "
+                "page (`/account/`, shown once) or a token an admin gave."
+            ),
+        }
