@@ -31,18 +31,22 @@ class AgentListFilterSet(django_filters.FilterSet):
     """
 
     q = django_filters.CharFilter(method="search", label="Search")
-    state = django_filters.ChoiceFilter(choices=AgentState.choices, label="State")
+    state = django_filters.ChoiceFilter(
+        choices=AgentState.choices, label="State", empty_label="any"
+    )
     tag = django_filters.ModelChoiceFilter(
         field_name="tags",
         to_field_name="tag",
         queryset=Tag.objects.order_by("tag"),
         label="Tag",
+        empty_label="any",
     )
     software = django_filters.ModelChoiceFilter(
         method="with_software",
         to_field_name="software",
         queryset=Software.objects.order_by("software"),
         label="Software",
+        empty_label="any",
     )
     sort = django_filters.OrderingFilter(fields=tuple(SORTS.items()), label="Sort by")
 
