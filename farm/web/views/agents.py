@@ -46,6 +46,7 @@ from farm.web.queries_agents import (
     agent_rows,
     ordered,
     sort_columns,
+    url_pattern,
 )
 from scheduling.software import last_software_check, request_software_check
 
@@ -79,6 +80,8 @@ def agent_list(request: HttpRequest) -> HttpResponse:
         "selected": set(request.GET.getlist("agent")),
         "actions": AGENT_ACTIONS,
         "filters": filters.urlencode(),
+        "agent_url": url_pattern("web:agent", "agent_id", uuid.UUID(int=0)),
+        "job_url": url_pattern("web:job", "job_id", 987654321),
     }
     if getattr(request, "htmx", False):  # django-htmx sets it
         return render(request, "web/agents/list.html#rows", context)
