@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.tests.factories import RoleFactory, UserFactory
 from farm.choices import AgentState
 from farm.models import Agent, Tag
+from farm.templatetags.agents_tags import ago, frame, iso
 from farm.tests.factories import (
     AgentDiskFactory,
     AgentFactory,
@@ -514,3 +518,24 @@ def test_adding_unknown_software_shows_a_message(farm_admin: Client) -> None:
         agent_url(agent, "web:agent_software_add"), {"version": "abc"}
     )
     assert "not in the catalog" in texts(response)[0]
+
+
+# --- template filters -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(Decimal("10.0000"), "10"), (Decimal("2.5000"), "2.5"), (3, "3")],
+)
+def test_frame_filter_writes_frames_as_people_do(value: Any, shown: str) -> None:
+    assert frame(value) == shown
+
+
+def test_ago_filter_says_how_long_ago() -> None:
+    assert ago(timezone.now() - timedelta(minutes=4, seconds=9)) == "4m 09s ago"
+    assert ago(None) == ""
+
+
+def test_iso_filter_writes_utc() -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert iso(moment) == "2026-01-02T03:04:05+00:00"
