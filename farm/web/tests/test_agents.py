@@ -465,6 +465,24 @@ def test_forged_posts_of_a_plain_user_change_nothing(artist: Client, name: str) 
     assert not agent.software_versions.exists()
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "web:agent_action",
+        "web:agent_notes",
+        "web:agent_tags",
+        "web:agent_software_add",
+        "web:agent_software_remove",
+    ],
+)
+def test_posts_of_an_anonymous_visitor_go_to_log_in(client: Client, name: str) -> None:
+    agent = AgentFactory.create(notes="keep")
+    response = client.post(agent_url(agent, name), {"action": "delete", "notes": "x"})
+    assert response["Location"].startswith("/login/")
+    agent.refresh_from_db()
+    assert agent.notes == "keep"
+
+
 def test_actions_on_an_unknown_agent_are_a_404_or_a_message(farm_admin: Client) -> None:
     missing = uuid.uuid4()
     for name in ("web:agent_notes", "web:agent_tags", "web:agent_software_add"):

@@ -205,6 +205,13 @@ def test_a_plain_user_cannot_delete_a_queue(artist: Client) -> None:
     assert JobQueue.objects.count() == 3
 
 
+def test_an_anonymous_visitor_cannot_delete_a_queue(client: Client) -> None:
+    root, _, _ = _tree()
+    response = client.post(delete_url(root))
+    assert response["Location"].startswith("/login/")
+    assert JobQueue.objects.count() == 3
+
+
 def test_delete_by_get_changes_nothing(farm_admin: Client) -> None:
     root, _, _ = _tree()
     response = farm_admin.get(delete_url(root))
