@@ -37,6 +37,7 @@ from farm.models import (
 )
 from farm.models.agents import AgentQuerySet
 from farm.services.jobs import refresh_job_states
+from farm.services.tags import find_or_create_tags
 from farm.signals import notify_work_changed
 from farm.validators import agent_update_package_error, length_error
 from pyfarm_site.conf import farm_config
@@ -448,8 +449,6 @@ def set_agent_tags(*, agent: Agent, names: Iterable[str]) -> list[str]:
     Blank names are ignored; raises ValidationError for names the tag model
     refuses (too long), before anything changes. Returns the tag names set.
     """
-    from farm.services.tags import find_or_create_tags
-
     wanted = [name.strip() for name in names if name.strip()]
     with transaction.atomic():
         tags = find_or_create_tags(names=wanted)
