@@ -557,3 +557,13 @@ def test_ago_filter_says_how_long_ago() -> None:
 def test_iso_filter_writes_utc() -> None:
     moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert iso(moment) == "2026-01-02T03:04:05+00:00"
+
+
+def test_out_of_range_version_ids_are_a_message_not_an_error(
+    farm_admin: Client,
+) -> None:
+    agent = AgentFactory.create()
+    response = farm_admin.post(
+        agent_url(agent, "web:agent_software_add"), {"version": 10**20}
+    )
+    assert "not in the catalog" in texts(response)[0]

@@ -231,3 +231,18 @@ def test_delete_queue_tree_raises_a_conflict_for_jobs() -> None:
     JobFactory.create(queue=film)
     with pytest.raises(ConflictError):
         delete_queue_tree(queue=film)
+
+
+def test_an_out_of_range_queue_id_is_a_message_not_an_error(
+    farm_admin: Client,
+) -> None:
+    response = farm_admin.post(reverse("web:queue_delete", args=[10**20]))
+    assert "No such job queue" in texts(response)[0]
+
+
+def test_an_out_of_range_parent_is_a_message_not_an_error(farm_admin: Client) -> None:
+    response = farm_admin.post(
+        CREATE, {"name": "x", "parent": 10**20, "priority": 5, "weight": 10}
+    )
+    assert "parent" in texts(response)[0]
+    assert not JobQueue.objects.exists()
