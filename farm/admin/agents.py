@@ -11,6 +11,7 @@ from farm.choices import WorkState
 from farm.models import GPU, Agent, AgentDisk, AgentMacAddress, Task
 from farm.models.agents import AgentQuerySet
 from farm.services import disable_agents, enable_agents, request_agent_restart
+from scheduling.software import request_software_check
 
 
 class AgentMacAddressInline(admin.TabularInline):
@@ -61,7 +62,7 @@ class AgentAdmin(FarmModelAdmin):
     )
     autocomplete_fields = ("tags", "software_versions", "gpus")
     inlines = (AgentMacAddressInline, AgentDiskInline)
-    actions = ("enable", "disable", "request_restart")
+    actions = ("enable", "disable", "request_restart", "check_software")
     save_changed_fields_only = True
     fieldsets = (
         (None, {"fields": ("id", "hostname", "port", "state", "notes")}),
@@ -153,6 +154,21 @@ class AgentAdmin(FarmModelAdmin):
             "Requested a restart of %(count)d agent.",
             "Requested a restart of %(count)d agents.",
             nothing="No restart was requested: every agent already had one pending.",
+        )
+
+    @admin.action(description="Check software of selected agents")
+    def check_software(self, request: HttpRequest, queryset: AgentQuerySet) -> None:
+        """Ask agents to check every software version of the catalog.
+
+        Queued for a worker; each agent's dashboard page shows the outcome.
+        """
+        count = request_software_check(agent_ids=queryset.values_list("pk", flat=True))
+        self.report(
+            request,
+            count,
+            "Asked %(count)d agent to check its software.",
+            "Asked %(count)d agents to check their software.",
+            nothing="No agent was asked.",
         )
 
 

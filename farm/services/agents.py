@@ -37,6 +37,7 @@ from farm.models import (
 )
 from farm.models.agents import AgentQuerySet
 from farm.services.jobs import refresh_job_states
+from farm.services.tags import find_or_create_tags
 from farm.signals import notify_work_changed
 from farm.validators import agent_update_package_error, length_error
 from pyfarm_site.conf import farm_config
@@ -425,3 +426,33 @@ def store_agent_update(*, version: str, package: IO[bytes]) -> bool:
         shutil.copyfileobj(package, partial)
     Path(partial.name).replace(path)
     return created
+
+
+# --- what farm admins write about an agent -------------------------------------
+
+
+def set_agent_notes(*, agent: Agent, notes: str) -> bool:
+    """Replace the agent's notes; returns whether they changed.
+
+    One UPDATE of that column only, so it never writes back stale values of
+    the columns the agent's reports keep changing.
+    """
+    notes = notes.replace("\r\n", "\n")
+    changed = Agent.objects.filter(pk=agent.pk).exclude(notes=notes).update(notes=notes)
+    agent.notes = notes
+    return bool(changed)
+
+
+def set_agent_tags(*, agent: Agent, names: Iterable[str]) -> list[str]:
+    """Make ``names`` the agent's tags exactly, creating unknown tags.
+
+    Blank names are ignored; raises ValidationError for names the tag model
+    refuses (too long), before anything changes. Returns the tag names set.
+    """
+    wanted = [name.strip() for name in names if name.strip()]
+    with transaction.atomic():
+        tags = find_or_create_tags(names=wanted)
+        agent.tags.set(tags)
+    if tags:
+        notify_work_changed("agent tags changed")
+    return [tag.tag for tag in tags]

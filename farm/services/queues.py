@@ -26,6 +26,7 @@ __all__ = [
     "create_queue",
     "delete_jobgroup",
     "delete_queue",
+    "delete_queue_tree",
     "find_queue",
     "jobgroup_jobs",
     "jobgroups",
@@ -149,6 +150,37 @@ def delete_queue(*, queue: JobQueue) -> None:
                 f"job queue {queue} still contains jobs or child queues"
             )
         queue.delete()
+
+
+def delete_queue_tree(*, queue: JobQueue) -> int:
+    """Delete a queue with every queue below it; returns how many were deleted.
+
+    The original's ``delete_jobqueue``/``delete_subqueue``. Raises
+    ConflictError, deleting nothing, while any queue of the subtree holds
+    jobs (move or delete them first).
+    """
+    with transaction.atomic():
+        subtree = list(
+            JobQueue.objects.select_for_update().filter(
+                Q(pk=queue.pk) | Q(fullpath__startswith=queue.fullpath + "/")
+            )
+        )
+        busy = list(
+            JobQueue.objects.filter(pk__in=[row.pk for row in subtree])
+            .filter(jobs__isnull=False)
+            .distinct()
+            .order_by("fullpath")
+            .values_list("fullpath", flat=True)
+        )
+        if busy:
+            raise ConflictError(
+                f"job queue {', '.join(busy)} still contains jobs; move or "
+                "delete them first"
+            )
+        # The deepest first: a parent is protected while it has children.
+        for row in sorted(subtree, key=lambda row: -row.fullpath.count("/")):
+            row.delete()
+    return len(subtree)
 
 
 # --- Job groups ---------------------------------------------------------------

@@ -1,3 +1,9 @@
 """Celery tasks of the scheduling app, one module per area."""
 
-from scheduling.tasks import maintenance, planning, polling, sending  # noqa: F401
+from scheduling.tasks import (  # noqa: F401
+    maintenance,
+    planning,
+    polling,
+    sending,
+    software,
+)
