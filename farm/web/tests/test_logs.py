@@ -186,6 +186,8 @@ def test_attempt_and_log_are_selected_in_the_query_string(
     assert "second attempt" not in page
     page = _text(admin_client.get(_url(running_task, attempt=1)))
     assert "first attempt" in page
+    page = _text(admin_client.get(_url(running_task, log=first.log_id)))
+    assert "first attempt" in page
 
 
 @pytest.mark.parametrize(

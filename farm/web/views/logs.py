@@ -109,27 +109,34 @@ def _select(
 ) -> tuple[TaskTaskLogAssociation | None, str | None]:
     """The log ``?attempt=N&log=ID`` selects, else the latest; or an error.
 
-    Without ``attempt``, the latest attempt; without ``log``, the attempt's
-    latest log.
+    Without ``attempt``, the latest attempt (or, with ``log``, the attempt
+    that has that log); without ``log``, the attempt's latest log.
     """
     if not attempts:
         return None, None
-    chosen = attempts[-1]
-    raw_attempt = query.get("attempt")
+    raw_attempt, raw_log = query.get("attempt"), query.get("log")
+    candidates = attempts[-1:]
     if raw_attempt is not None:
         number = parse_id(raw_attempt)
-        matches = [attempt for attempt in attempts if attempt.number == number]
-        if not matches:
+        candidates = [attempt for attempt in attempts if attempt.number == number]
+        if not candidates:
             return None, f"This task has no logs for attempt {raw_attempt!r}."
-        chosen = matches[0]
-    raw_log = query.get("log")
+    elif raw_log is not None:
+        # A log alone: whichever attempt has it, the latest first.
+        candidates = attempts[::-1]
     if raw_log is None:
-        return chosen.logs[-1], None
+        return candidates[0].logs[-1], None
     log_id = parse_id(raw_log)
-    for association in chosen.logs:
-        if association.log_id == log_id:
-            return association, None
-    return None, f"Attempt {chosen.number} of this task has no log {raw_log!r}."
+    for attempt in candidates:
+        for association in attempt.logs:
+            if association.log_id == log_id:
+                return association, None
+    if raw_attempt is not None:
+        return (
+            None,
+            f"Attempt {candidates[0].number} of this task has no log {raw_log!r}.",
+        )
+    return None, f"This task has no log {raw_log!r}."
 
 
 def _read(identifier: str, *, offset: int | None, limit: int) -> LogExcerpt | None:
