@@ -116,6 +116,16 @@ def test_anonymous_visitor_cannot_poll_or_download(
         assert client.get(url).status_code == 302
 
 
+def test_a_poll_after_the_session_ended_reloads_the_page(
+    client: Client, running_task: Task
+) -> None:
+    """htmx would append a login page to the log: it reloads the page instead."""
+    association = _log(running_task)
+    response = client.get(_more(association, 0), headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response["HX-Refresh"] == "true"
+
+
 # --- the page -----------------------------------------------------------------
 
 

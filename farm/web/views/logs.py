@@ -10,8 +10,10 @@ runs, the page polls `task_log_more` for the bytes after what it shows
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import wraps
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -45,6 +47,8 @@ MORE_BYTES = 256 * 1024
 # Bigger numbers overflow the 64-bit keys (SQLite raises, not "not found").
 MAX_ID = 2**63 - 1
 TEMPLATE = "web/logs/task_logs.html"
+
+View = Callable[..., HttpResponse]
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,23 @@ def task_logs(request: HttpRequest, task_id: int) -> HttpResponse:
     return render(request, TEMPLATE, context, status=404 if error else 200)
 
 
-@login_required
+def _login_required_polling(view: View) -> View:
+    """`login_required`, but a poll whose session ended reloads the page.
+
+    Redirected, htmx would append the login page to the log; reloaded, the
+    page itself leads to the login and back.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.htmx and not request.user.is_authenticated:  # type: ignore[attr-defined]
+            return HttpResponse(status=204, headers={"HX-Refresh": "true"})
+        return login_required(view)(request, *args, **kwargs)
+
+    return wrapper
+
+
+@_login_required_polling
 @require_GET
 def task_log_more(request: HttpRequest, task_id: int, log_id: int) -> HttpResponse:
     """The bytes of a log after ``?offset=N``, to append to the page (htmx).
