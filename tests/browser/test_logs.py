@@ -108,3 +108,20 @@ def test_viewer_keeps_the_reader_at_the_end_of_the_log(
         "document.getElementById('log-text').textContent.includes('more 99')"
     )
     page.wait_for_function(at_bottom)
+
+
+def test_viewer_shows_a_log_that_arrives_while_watching(
+    page: Page,
+    live_server: LiveServer,
+    login_as: Callable[[User], None],
+    logs_dir: Path,
+    running_log: TaskTaskLogAssociation,
+) -> None:
+    """A log not on the master yet: a note, then its lines once the file comes."""
+    _open(page, live_server, login_as, running_log)
+    assert page.locator("#log-missing").is_visible()
+    (logs_dir / running_log.log.identifier).write_text("uploaded at last\n")
+    page.wait_for_function(
+        "document.getElementById('log-text').textContent.includes('uploaded at last')"
+    )
+    page.wait_for_selector("#log-missing", state="detached")

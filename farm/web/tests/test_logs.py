@@ -435,6 +435,17 @@ def test_more_waits_for_a_missing_file(
     assert _more(association, 0) in body
 
 
+def test_more_drops_the_missing_note_when_the_file_arrives(
+    admin_client: Client, logs_dir: Path, running_task: Task
+) -> None:
+    """The first bytes of a file that was missing remove the page's note."""
+    association = _log(running_task)
+    (logs_dir / association.log.identifier).write_bytes(LINES)
+    body = _text(admin_client.get(_more(association, 0)))
+    assert '<p id="log-missing" hx-swap-oob="delete"></p>' in body
+    assert body.endswith("frame 1 line 5\n")
+
+
 def test_more_does_not_split_a_character(
     admin_client: Client, logs_dir: Path, running_task: Task
 ) -> None:

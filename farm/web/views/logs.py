@@ -260,7 +260,14 @@ def task_log_more(request: HttpRequest, task_id: int, log_id: int) -> HttpRespon
     if excerpt is None:
         # Not uploaded yet: keep asking from where the page is.
         context["offset"] = offset
-    context.update({"excerpt": excerpt, "skipped": skipped})
+    context.update(
+        {
+            "excerpt": excerpt,
+            "skipped": skipped,
+            # The file came after the page said it was missing: drop the note.
+            "arrived": offset == 0 and excerpt is not None and excerpt.end > 0,
+        }
+    )
     return render(request, f"{TEMPLATE}#more", context)
 
 
