@@ -52,6 +52,8 @@ class TaskEventCount(models.Model):
         indexes = [
             # Charts and consolidation read a queue's events by period.
             models.Index(fields=["job_queue", "time_start"], name="task_event_idx"),
+            # The statistics page reads every queue's events by period.
+            models.Index(fields=["time_start"], name="task_event_time_idx"),
         ]
 
     def __str__(self) -> str:
@@ -81,6 +83,9 @@ class TaskCount(models.Model):
         indexes = [
             # Charts read a queue's counts over time.
             models.Index(fields=["job_queue", "counted_time"], name="task_count_idx"),
+            # The statistics page reads every queue's counts by time, and the
+            # latest sample's rows for its totals.
+            models.Index(fields=["counted_time"], name="task_count_time_idx"),
         ]
 
     def __str__(self) -> str:

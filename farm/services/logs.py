@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -33,11 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHUNK_SIZE",
+    "LogExcerpt",
     "UploadTooLarge",
     "find_log_association",
     "find_task_attempt",
     "logfile_path",
     "open_logfile",
+    "read_logfile",
     "register_task_log",
     "set_log_state",
     "store_logfile",
@@ -251,3 +254,149 @@ def open_logfile(identifier: str) -> Iterator[bytes] | None:
     if compressed.is_file():
         return _chunks(gzip.open(compressed, "rb"))
     return None
+
+
+# --- reading a part of a log (the dashboard's viewer) ---------------------------
+
+
+@dataclass(frozen=True)
+class LogExcerpt:
+    """A part of a stored log, in bytes of its uncompressed content.
+
+    ``data`` is the content from ``start`` to ``end``; ``size`` is how much
+    the log held when it was read. ``start`` is past the offset asked for
+    when bytes were skipped to keep the excerpt within its limit.
+    """
+
+    data: bytes
+    start: int
+    end: int
+    size: int
+    compressed: bool
+
+    @property
+    def text(self) -> str:
+        """The excerpt decoded as UTF-8 (undecodable bytes replaced)."""
+        return self.data.decode("utf-8", errors="replace")
+
+
+def _complete_utf8(data: bytes) -> int:
+    """The length of ``data`` without a trailing, incomplete UTF-8 character.
+
+    A log still being written may end half-way through a character; the
+    rest follows in the next read.
+    """
+    lead = len(data) - 1
+    # Continuation bytes are 10xxxxxx; a character has at most three.
+    while lead >= 0 and len(data) - lead <= 3 and data[lead] & 0xC0 == 0x80:
+        lead -= 1
+    if lead < 0:
+        return len(data)
+    byte = data[lead]
+    expected = 1
+    if byte & 0xE0 == 0xC0:
+        expected = 2
+    elif byte & 0xF0 == 0xE0:
+        expected = 3
+    elif byte & 0xF8 == 0xF0:
+        expected = 4
+    return lead if lead + expected > len(data) else len(data)
+
+
+def _excerpt(
+    data: bytes, *, start: int, size: int, skipped: bool, compressed: bool
+) -> LogExcerpt:
+    """Cut ``data`` (read from ``start``) to whole lines in front, whole characters
+    at the end."""
+    if skipped:
+        # The excerpt begins in the middle of the log: start on a line.
+        newline = data.find(b"\n")
+        if 0 <= newline < len(data) - 1:
+            data = data[newline + 1 :]
+            start += newline + 1
+    data = data[: _complete_utf8(data)]
+    return LogExcerpt(
+        data=data,
+        start=start,
+        end=start + len(data),
+        size=size,
+        compressed=compressed,
+    )
+
+
+def _read_plain(path: Path, offset: int | None, limit: int) -> LogExcerpt:
+    """Seek to the part wanted: a plain file is never read whole."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        wanted = 0 if offset is None else min(offset, size)
+        start = max(wanted, size - limit)
+        handle.seek(start)
+        data = handle.read(size - start)
+    return _excerpt(
+        data,
+        start=start,
+        size=size,
+        skipped=start > wanted,
+        compressed=False,
+    )
+
+
+def _read_stream(chunks: Iterator[bytes], offset: int | None, limit: int) -> LogExcerpt:
+    """Stream through a gzipped log, keeping only the last ``limit`` bytes wanted."""
+    wanted = 0 if offset is None else offset
+    kept = bytearray()
+    kept_start = 0
+    position = 0
+    for chunk in chunks:
+        chunk_start, position = position, position + len(chunk)
+        if position <= wanted:
+            continue
+        if not kept:
+            kept_start = max(chunk_start, wanted)
+            chunk = chunk[kept_start - chunk_start :]
+        kept += chunk
+        if len(kept) > 2 * limit:
+            # Drop the front now and then: memory stays within 2 * limit.
+            drop = len(kept) - limit
+            del kept[:drop]
+            kept_start += drop
+    if len(kept) > limit:
+        drop = len(kept) - limit
+        del kept[:drop]
+        kept_start += drop
+    if not kept:
+        kept_start = position
+    return _excerpt(
+        bytes(kept),
+        start=kept_start,
+        size=position,
+        skipped=kept_start > min(wanted, position),
+        compressed=True,
+    )
+
+
+def read_logfile(
+    identifier: str, *, offset: int | None = None, limit: int = 256 * 1024
+) -> LogExcerpt | None:
+    """A bounded part of the stored log ``identifier``; None when it is absent.
+
+    Without ``offset``, the tail: the last ``limit`` bytes, from the start
+    of a line. With ``offset``, what follows it; when more than ``limit``
+    bytes follow, only the last ``limit`` of them (``start`` tells where
+    they begin). An offset past the end gives an empty excerpt at the end.
+    A plain file is read by seeking; a gzipped one is streamed through with
+    memory bounded by ``limit``. Raises ValidationError for an unacceptable
+    identifier.
+    """
+    if offset is not None and offset < 0:
+        raise ValueError("offset must not be negative")
+    path = logfile_path(identifier)
+    try:
+        return _read_plain(path, offset, limit)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        # Not there, or compressed (and removed) since: try the gzipped copy.
+        pass
+    chunks = open_logfile(identifier)
+    if chunks is None:
+        return None
+    return _read_stream(chunks, offset, limit)

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from farm.web.views.pending import pending
+from farm.web.views.statistics import statistics
 
 urlpatterns = [
-    path("statistics/", pending, name="statistics"),
+    path("statistics/", statistics, name="statistics"),
 ]
