@@ -345,7 +345,7 @@ def update_jobtype_notification_templates(
     errors = {
         name: "must be a single line"
         for name in ("success_subject", "fail_subject")
-        if texts[name] is not None and ("\n" in texts[name] or "\r" in texts[name])
+        if any(mark in (texts[name] or "") for mark in "\r\n")
     }
     if errors:
         raise ValidationError(errors)

@@ -86,7 +86,7 @@ class RequirementForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         """Both bounds are versions of the chosen software, the lower one first."""
-        data = super().clean()
+        data = super().clean() or {}
         software = data.get("software")
         low, high = data.get("min_version"), data.get("max_version")
         if software is None:
