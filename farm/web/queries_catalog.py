@@ -57,6 +57,14 @@ class StateCounts:
         """Queued and paused: the bar's grey segment."""
         return self.queued + self.paused
 
+    @property
+    def ordered(self) -> list[tuple[str, int]]:
+        """The states counted, in the order of the work states."""
+        order = {state: index for index, state in enumerate(WorkState.values)}
+        return sorted(
+            self.by_state.items(), key=lambda item: order.get(item[0], len(order))
+        )
+
     def add(self, state: str, count: int) -> None:
         """Count ``count`` more in ``state``."""
         if state in WorkState.values:
