@@ -124,3 +124,19 @@ def test_unknown_group_is_a_404(artist_client: Client) -> None:
     """A group id that does not exist is a 404 page."""
     response = artist_client.get(reverse("web:jobgroup", args=[999999]))
     assert response.status_code == 404
+
+
+def test_group_owner_reads_the_group_page_like_everyone(client: Client) -> None:
+    """A group's owner sees its page; there is nothing to change on it."""
+    owner = UserFactory.create(username="lighter")
+    group = JobGroupFactory.create(user=owner)
+    client.force_login(owner)
+    response = client.get(reverse("web:jobgroup", args=[group.pk]))
+    assert response.status_code == 200
+    assert 'method="post"' not in response.content.decode().split("<main")[1]
+
+
+def test_farm_admin_reads_the_groups_list(farm_admin_client: Client) -> None:
+    """Farm admins see the same list."""
+    JobGroupFactory.create(title="shot 030")
+    assert "shot 030" in farm_admin_client.get(LIST).content.decode()
