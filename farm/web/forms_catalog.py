@@ -36,7 +36,7 @@ class JobTypeCreateForm(forms.Form):
 
     name = forms.CharField(max_length=JobType._meta.get_field("name").max_length)
     description = forms.CharField(widget=forms.Textarea, required=False)
-    classname = forms.CharField(max_length=64, required=False)
+    classname = forms.CharField(label="Class name", max_length=64, required=False)
     code = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false"}),
         strip=False,

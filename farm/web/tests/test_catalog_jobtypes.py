@@ -549,3 +549,13 @@ def test_plain_user_sees_notification_templates_read_only(
     text = artist_client.get(page_url(version)).content.decode()
     assert "Oops" in text
     assert 'name="fail_subject"' not in text
+
+
+def test_create_shows_the_services_refusal_on_the_field(
+    farm_admin_client: Client,
+) -> None:
+    """A name the service refuses is an error of the name field."""
+    response = farm_admin_client.post(CREATE, create_data(name="a/b"))
+    assert response.context["form"].errors["name"] == [
+        "must not contain path separators"
+    ]

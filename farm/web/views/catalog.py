@@ -82,6 +82,15 @@ def form_errors(form: Any) -> str:
     )
 
 
+def add_service_errors(form: Any, error: ValidationError) -> None:
+    """A service's ValidationError on the form: by field where the form has it."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, texts in error.message_dict.items():
+        form.add_error(name if name in form.fields else None, texts)
+
+
 # --- Job groups ---------------------------------------------------------------
 
 
@@ -212,7 +221,7 @@ def jobtype_create(request: HttpRequest) -> HttpResponse:
         except ConflictError as error:
             form.add_error("name", str(error))
         except ValidationError as error:
-            form.add_error(None, error_text(error))
+            add_service_errors(form, error)
         else:
             messages.success(request, f"Job type {data['name']} created.")
             return redirect("web:jobtype", jobtype_id=version.jobtype_id)
