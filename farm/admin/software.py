@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from farm.admin.base import FarmModelAdmin
 from farm.models import Software, SoftwareVersion
+from farm.services.software import set_default_software_version
 
 
 class SoftwareVersionInline(admin.TabularInline):
@@ -51,3 +52,29 @@ class SoftwareVersionAdmin(FarmModelAdmin):
     search_fields = ("software__software", "version")
     list_select_related = ("software",)
     autocomplete_fields = ("software",)
+    actions = ("make_default",)
+
+    @admin.action(description="Make the selected versions their software's default")
+    def make_default(
+        self, request: HttpRequest, queryset: QuerySet[SoftwareVersion]
+    ) -> None:
+        """Each selected version becomes the only default of its software."""
+        versions = list(queryset.select_related("software"))
+        names = [version.software.software for version in versions]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            self.message_user(
+                request,
+                f"A software has one default: pick one version of {', '.join(twice)}.",
+                messages.ERROR,
+            )
+            return
+        for version in versions:
+            set_default_software_version(version=version)
+        self.report(
+            request,
+            len(versions),
+            "Made %(count)d version the default.",
+            "Made %(count)d versions the default.",
+            nothing="No version was selected.",
+        )

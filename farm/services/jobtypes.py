@@ -315,3 +315,43 @@ def delete_jobtype_version(*, version: JobTypeVersion) -> None:
             f"version {version.version} of jobtype {version.jobtype.name!r} is "
             "still used by jobs"
         ) from None
+
+
+def update_jobtype_notification_templates(
+    *,
+    jobtype: JobType,
+    success_subject: str | None,
+    success_body: str | None,
+    fail_subject: str | None,
+    fail_body: str | None,
+) -> JobType:
+    """Replace the job type's notification texts, without a new version.
+
+    The texts belong to the job type, not to a version: jobs already running
+    tell their users with the new texts. Blank texts are stored as None, as
+    the API stores texts left out. A subject is one line of an email header,
+    so a line break in one is a ValidationError.
+    """
+    texts = {
+        "success_subject": success_subject,
+        "success_body": success_body,
+        "fail_subject": fail_subject,
+        "fail_body": fail_body,
+    }
+    texts = {
+        name: (value if value and value.strip() else None)
+        for name, value in texts.items()
+    }
+    errors = {
+        name: "must be a single line"
+        for name in ("success_subject", "fail_subject")
+        if any(mark in (texts[name] or "") for mark in "\r\n")
+    }
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        locked = _lock(jobtype)
+        for name, value in texts.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(texts))
+    return locked

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, ProtectedError
+from django.db.models import Max, Model, ProtectedError, Q
 
 from farm.models import Software, SoftwareVersion
 from farm.services.errors import ConflictError
@@ -265,3 +265,74 @@ def delete_software_version(*, version: SoftwareVersion) -> None:
         raise ConflictError(
             f"version {version.version!r} is still required by jobs or job types"
         ) from None
+
+
+def _requirement_models() -> tuple[type[Model], ...]:
+    from farm.models import JobSoftwareRequirement, JobTypeSoftwareRequirement
+
+    return (JobSoftwareRequirement, JobTypeSoftwareRequirement)
+
+
+def set_software_version_rank(
+    *, version: SoftwareVersion, rank: int
+) -> SoftwareVersion:
+    """Give one version a new rank among the versions of its software.
+
+    Raises ValidationError for a rank outside 0..MAX_RANK, ConflictError when
+    another version of the software has that rank, or when the new rank would
+    turn a requirement's bounds around (its minimum ranked above its maximum).
+    """
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank <= MAX_RANK:
+        raise ValidationError({"rank": f"must be a whole number in 0..{MAX_RANK}"})
+    try:
+        with transaction.atomic():
+            # The software's row lock serialises changes of its versions' ranks.
+            software = Software.objects.select_for_update().get(pk=version.software_id)
+            siblings = SoftwareVersion.objects.filter(software=software)
+            if siblings.filter(rank=rank).exclude(pk=version.pk).exists():
+                raise ConflictError(
+                    f"software {software.software!r} already has a version of "
+                    f"rank {rank}"
+                )
+            for model in _requirement_models():
+                crossed = model.objects.filter(  # type: ignore[attr-defined]
+                    Q(min_version=version, max_version__rank__lt=rank)
+                    | Q(max_version=version, min_version__rank__gt=rank)
+                )
+                if crossed.exists():
+                    raise ConflictError(
+                        f"rank {rank} would put version {version.version!r} on the "
+                        "wrong side of a requirement's other bound"
+                    )
+            if not siblings.filter(pk=version.pk).update(rank=rank):
+                raise SoftwareVersion.DoesNotExist(
+                    f"version {version.version!r} no longer exists"
+                )
+    except IntegrityError:
+        raise ConflictError(
+            f"software {version.software.software!r} already has a version of "
+            f"rank {rank}"
+        ) from None
+    version.rank = rank
+    return version
+
+
+def set_default_software_version(
+    *, version: SoftwareVersion, default: bool = True
+) -> SoftwareVersion:
+    """Make ``version`` its software's default (taking it from the others), or not.
+
+    With ``default=False`` the version stops being the default and the
+    software has none.
+    """
+    with transaction.atomic():
+        software = Software.objects.select_for_update().get(pk=version.software_id)
+        siblings = SoftwareVersion.objects.filter(software=software)
+        if default:
+            siblings.filter(default=True).exclude(pk=version.pk).update(default=False)
+        if not siblings.filter(pk=version.pk).update(default=default):
+            raise SoftwareVersion.DoesNotExist(
+                f"version {version.version!r} no longer exists"
+            )
+    version.default = default
+    return version

@@ -1,0 +1,331 @@
+"""Job groups and job types: lists, pages and the farm admins' changes.
+
+Every user reads these pages; only farm admins change job types (through
+`farm.services.jobtypes`). Software has its own module, `catalog_software`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+from farm.models import (
+    JobGroup,
+    JobType,
+    JobTypeSoftwareRequirement,
+    JobTypeVersion,
+    Software,
+)
+from farm.services.errors import ConflictError
+from farm.services.jobtypes import (
+    JobTypeDefinition,
+    Requirement,
+    add_jobtype_software_requirement,
+    create_jobtype,
+    delete_jobtype,
+    remove_jobtype_software_requirement,
+    update_jobtype_notification_templates,
+)
+from farm.web.access import farm_admin_required, is_farm_admin, refuse
+from farm.web.forms_catalog import (
+    JobTypeCreateForm,
+    NotificationTemplatesForm,
+    RequirementForm,
+)
+from farm.web.queries_catalog import (
+    job_counts_per_jobtype,
+    latest_versions,
+    state_counts_per_group,
+    task_counts_per_job,
+)
+
+PER_PAGE = 50
+ADMINS_ONLY = "Only farm admins can change job types."
+
+
+def paginate(request: HttpRequest, rows: Any, per_page: int = PER_PAGE) -> Page:
+    """The page of ``rows`` that ``?page=`` asks for (the last one if too high)."""
+    return Paginator(rows, per_page).get_page(request.GET.get("page"))
+
+
+def error_text(error: Exception) -> str:
+    """A service's refusal as one sentence for a message."""
+    if isinstance(error, ValidationError):
+        if hasattr(error, "error_dict"):
+            return "; ".join(
+                f"{name}: {' '.join(texts)}" if name != "__all__" else " ".join(texts)
+                for name, texts in error.message_dict.items()
+            )
+        return " ".join(error.messages)
+    return str(error)
+
+
+def form_errors(form: Any) -> str:
+    """A bound form's errors as one sentence for a message."""
+    return "; ".join(
+        f"{form.fields[name].label or name}: {' '.join(errors)}"
+        if name in form.fields
+        else " ".join(errors)
+        for name, errors in form.errors.items()
+    )
+
+
+def add_service_errors(form: Any, error: ValidationError) -> None:
+    """A service's ValidationError on the form: by field where the form has it."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, texts in error.message_dict.items():
+        form.add_error(name if name in form.fields else None, texts)
+
+
+# --- Job groups ---------------------------------------------------------------
+
+
+@login_required
+def jobgroups(request: HttpRequest) -> HttpResponse:
+    """``/groups/``: the job groups, with their jobs counted by state."""
+    page = paginate(
+        request,
+        JobGroup.objects.select_related("user", "main_jobtype").order_by("title", "id"),
+    )
+    counts = state_counts_per_group([group.pk for group in page])
+    rows = [(group, counts.get(group.pk)) for group in page]
+    return render(request, "web/catalog/jobgroups.html", {"page": page, "rows": rows})
+
+
+@login_required
+def jobgroup(request: HttpRequest, group_id: int) -> HttpResponse:
+    """``/groups/<id>/``: a group's fields and its jobs with their progress."""
+    group = get_object_or_404(
+        JobGroup.objects.select_related("user", "main_jobtype"), pk=group_id
+    )
+    jobs = (
+        group.jobs.visible()
+        .select_related("user", "jobtype_version__jobtype")
+        .order_by("-time_submitted", "-id")
+    )
+    page = paginate(request, jobs)
+    tasks = task_counts_per_job([job.pk for job in page])
+    rows = [(job, tasks.get(job.pk)) for job in page]
+    totals = state_counts_per_group([group.pk]).get(group.pk)
+    return render(
+        request,
+        "web/catalog/jobgroup.html",
+        {"group": group, "page": page, "rows": rows, "totals": totals},
+    )
+
+
+# --- Job types ----------------------------------------------------------------
+
+
+@login_required
+def jobtypes(request: HttpRequest) -> HttpResponse:
+    """``/jobtypes/``: the job types with their latest version and jobs."""
+    page = paginate(request, JobType.objects.order_by("name"))
+    ids = [jobtype.pk for jobtype in page]
+    latest = latest_versions(ids)
+    jobs = job_counts_per_jobtype(ids)
+    rows = [
+        (jobtype, latest.get(jobtype.pk), jobs.get(jobtype.pk, 0)) for jobtype in page
+    ]
+    return render(
+        request,
+        "web/catalog/jobtypes.html",
+        {"page": page, "rows": rows, "may_change": is_farm_admin(request.user)},
+    )
+
+
+@cache
+def _formatter() -> HtmlFormatter[str]:
+    return HtmlFormatter(cssclass="highlight")
+
+
+def highlighted(code: str) -> str:
+    """``code`` as Python, highlighted by Pygments (``.highlight`` spans)."""
+    return highlight(code, PythonLexer(), _formatter())
+
+
+@login_required
+def jobtype(request: HttpRequest, jobtype_id: int) -> HttpResponse:
+    """``/jobtypes/<id>/``: versions, the code of one (``?version=N``), requirements.
+
+    Without ``?version`` the latest version's code is shown; an unknown or
+    malformed version number is a 404.
+    """
+    requirements = JobTypeSoftwareRequirement.objects.select_related(
+        "software", "min_version", "max_version"
+    )
+    jobtype = get_object_or_404(
+        JobType.objects.prefetch_related(
+            Prefetch(
+                "versions",
+                queryset=JobTypeVersion.objects.order_by("-version").prefetch_related(
+                    Prefetch("software_requirements", queryset=requirements)
+                ),
+            )
+        ),
+        pk=jobtype_id,
+    )
+    versions = list(jobtype.versions.all())
+    latest = versions[0] if versions else None
+    shown = latest
+    if "version" in request.GET:
+        wanted = request.GET["version"]
+        shown = next((v for v in versions if str(v.version) == wanted), None)
+        if shown is None:
+            raise Http404("This job type has no such version.")
+    may_change = is_farm_admin(request.user)
+    context: dict[str, Any] = {
+        "jobtype": jobtype,
+        "versions": versions,
+        "latest": latest,
+        "shown": shown,
+        "code": highlighted(shown.code) if shown else "",
+        "jobs": job_counts_per_jobtype([jobtype.pk]).get(jobtype.pk, 0),
+        "may_change": may_change,
+    }
+    if may_change:
+        context["requirement_form"] = RequirementForm()
+        context["notification_form"] = NotificationTemplatesForm(instance=jobtype)
+    return render(request, "web/catalog/jobtype.html", context)
+
+
+@farm_admin_required(ADMINS_ONLY)
+def jobtype_create(request: HttpRequest) -> HttpResponse:
+    """``/jobtypes/new/``: the form of a new job type (its version 1)."""
+    form = JobTypeCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        definition = JobTypeDefinition(
+            code=data["code"],
+            description=data["description"] or None,
+            classname=data["classname"] or None,
+            max_batch=data["max_batch"],
+            batch_contiguous=data["batch_contiguous"],
+        )
+        try:
+            version = create_jobtype(name=data["name"], definition=definition)
+        except ConflictError as error:
+            form.add_error("name", str(error))
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Job type {data['name']} created.")
+            return redirect("web:jobtype", jobtype_id=version.jobtype_id)
+    return render(request, "web/catalog/jobtype_create.html", {"form": form})
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def jobtype_delete(request: HttpRequest, jobtype_id: int) -> HttpResponse:
+    """Delete a job type with its versions, unless jobs or groups still use it."""
+    jobtype = get_object_or_404(JobType, pk=jobtype_id)
+    try:
+        delete_jobtype(jobtype=jobtype)
+    except ConflictError as error:
+        return refuse(
+            request, f"Not deleted: {error}.", "web:jobtype", jobtype_id=jobtype_id
+        )
+    messages.success(request, f"Job type {jobtype.name} deleted.")
+    return redirect("web:jobtypes")
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def jobtype_requirement_add(request: HttpRequest, jobtype_id: int) -> HttpResponse:
+    """Require a software (in a new version of the job type)."""
+    jobtype = get_object_or_404(JobType, pk=jobtype_id)
+    form = RequirementForm(request.POST)
+    if not form.is_valid():
+        return refuse(
+            request,
+            f"Not added: {form_errors(form)}",
+            "web:jobtype",
+            jobtype_id=jobtype_id,
+        )
+    requirement = Requirement(
+        software=form.cleaned_data["software"],
+        min_version=form.cleaned_data["min_version"],
+        max_version=form.cleaned_data["max_version"],
+    )
+    try:
+        row = add_jobtype_software_requirement(jobtype=jobtype, requirement=requirement)
+    except (ConflictError, ValidationError) as error:
+        return refuse(
+            request,
+            f"Not added: {error_text(error)}",
+            "web:jobtype",
+            jobtype_id=jobtype_id,
+        )
+    messages.success(
+        request,
+        f"{jobtype.name} now requires {requirement.software.software} "
+        f"(version {row.jobtype_version.version}).",
+    )
+    return redirect("web:jobtype", jobtype_id=jobtype_id)
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def jobtype_requirement_remove(
+    request: HttpRequest, jobtype_id: int, software_id: int
+) -> HttpResponse:
+    """Drop a software requirement (in a new version of the job type)."""
+    jobtype = get_object_or_404(JobType, pk=jobtype_id)
+    software = get_object_or_404(Software, pk=software_id)
+    version = remove_jobtype_software_requirement(jobtype=jobtype, software=software)
+    if version is None:
+        return refuse(
+            request,
+            f"{jobtype.name} does not require {software.software}.",
+            "web:jobtype",
+            jobtype_id=jobtype_id,
+        )
+    messages.success(
+        request,
+        f"{jobtype.name} no longer requires {software.software} "
+        f"(version {version.version}).",
+    )
+    return redirect("web:jobtype", jobtype_id=jobtype_id)
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def jobtype_notifications(request: HttpRequest, jobtype_id: int) -> HttpResponse:
+    """Change the job type's success and failure notification texts."""
+    jobtype = get_object_or_404(JobType, pk=jobtype_id)
+    form = NotificationTemplatesForm(request.POST, instance=jobtype)
+    if not form.is_valid():
+        return refuse(
+            request,
+            f"Not saved: {form_errors(form)}",
+            "web:jobtype",
+            jobtype_id=jobtype_id,
+        )
+    try:
+        update_jobtype_notification_templates(
+            jobtype=jobtype,
+            **{name: form.cleaned_data[name] for name in form.Meta.fields},
+        )
+    except ValidationError as error:
+        return refuse(
+            request,
+            f"Not saved: {error_text(error)}",
+            "web:jobtype",
+            jobtype_id=jobtype_id,
+        )
+    messages.success(request, "Notification templates saved.")
+    return redirect("web:jobtype", jobtype_id=jobtype_id)

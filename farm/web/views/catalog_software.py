@@ -1,0 +1,231 @@
+"""Software: the list, a software's page, and the farm admins' changes.
+
+Every user reads; farm admins add and remove software and versions, rank
+versions and choose the default, through `farm.services.software`.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from farm.models import Software, SoftwareVersion
+from farm.services.errors import ConflictError
+from farm.services.software import (
+    VersionSpec,
+    add_software_version,
+    create_software,
+    delete_software,
+    delete_software_version,
+    set_default_software_version,
+    set_software_version_rank,
+)
+from farm.web.access import farm_admin_required, is_farm_admin, refuse
+from farm.web.forms_catalog import (
+    SoftwareForm,
+    SoftwareVersionForm,
+    VersionDefaultForm,
+    VersionRankForm,
+)
+from farm.web.queries_catalog import agents_per_version, jobtypes_requiring
+from farm.web.views.catalog import error_text, form_errors, paginate
+
+ADMINS_ONLY = "Only farm admins can change software."
+
+
+@login_required
+def software_list(request: HttpRequest) -> HttpResponse:
+    """``/software/``: every software with its versions by rank."""
+    page = paginate(
+        request,
+        Software.objects.order_by("software").prefetch_related(
+            Prefetch("versions", queryset=SoftwareVersion.objects.order_by("rank"))
+        ),
+    )
+    return render(
+        request,
+        "web/catalog/software_list.html",
+        {
+            "page": page,
+            "may_change": is_farm_admin(request.user),
+            "form": SoftwareForm(),
+        },
+    )
+
+
+@login_required
+def software(request: HttpRequest, software_id: int) -> HttpResponse:
+    """``/software/<id>/``: versions, the agents that have them, the job types."""
+    item = get_object_or_404(Software, pk=software_id)
+    agents = agents_per_version(item)
+    versions = [
+        (version, agents.get(version.pk, 0))
+        for version in item.versions.order_by("-rank")
+    ]
+    return render(
+        request,
+        "web/catalog/software.html",
+        {
+            "software": item,
+            "versions": versions,
+            "agents_total": sum(agents.values()),
+            "requirements": list(jobtypes_requiring(item)),
+            "may_change": is_farm_admin(request.user),
+            "version_form": SoftwareVersionForm(),
+        },
+    )
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def software_add(request: HttpRequest) -> HttpResponse:
+    """Add a software (without versions)."""
+    form = SoftwareForm(request.POST)
+    if not form.is_valid():
+        return refuse(request, f"Not added: {form_errors(form)}", "web:software_list")
+    try:
+        item = create_software(name=form.cleaned_data["name"])
+    except (ConflictError, ValidationError) as error:
+        return refuse(request, f"Not added: {error_text(error)}", "web:software_list")
+    messages.success(request, f"Software {item.software} added.")
+    return redirect("web:software", software_id=item.pk)
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def software_delete(request: HttpRequest, software_id: int) -> HttpResponse:
+    """Remove a software and its versions, unless something requires it."""
+    item = get_object_or_404(Software, pk=software_id)
+    try:
+        delete_software(software=item)
+    except ConflictError as error:
+        return refuse(
+            request, f"Not removed: {error}.", "web:software", software_id=software_id
+        )
+    messages.success(request, f"Software {item.software} removed.")
+    return redirect("web:software_list")
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def software_version_add(request: HttpRequest, software_id: int) -> HttpResponse:
+    """Add a version; without a rank it ranks above every other."""
+    item = get_object_or_404(Software, pk=software_id)
+    form = SoftwareVersionForm(request.POST)
+    if not form.is_valid():
+        return refuse(
+            request,
+            f"Not added: {form_errors(form)}",
+            "web:software",
+            software_id=software_id,
+        )
+    spec = VersionSpec(
+        version=form.cleaned_data["version"],
+        rank=form.cleaned_data["rank"],
+        default=form.cleaned_data["default"],
+    )
+    try:
+        version = add_software_version(software=item, spec=spec)
+    except (ConflictError, ValidationError) as error:
+        return refuse(
+            request,
+            f"Not added: {error_text(error)}",
+            "web:software",
+            software_id=software_id,
+        )
+    messages.success(
+        request, f"Version {version.version} added with rank {version.rank}."
+    )
+    return redirect("web:software", software_id=software_id)
+
+
+def _version(software_id: int, version_id: int) -> SoftwareVersion:
+    return get_object_or_404(
+        SoftwareVersion.objects.select_related("software"),
+        pk=version_id,
+        software_id=software_id,
+    )
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def software_version_delete(
+    request: HttpRequest, software_id: int, version_id: int
+) -> HttpResponse:
+    """Remove a version, unless a job or job type requires it."""
+    version = _version(software_id, version_id)
+    try:
+        delete_software_version(version=version)
+    except ConflictError as error:
+        return refuse(
+            request, f"Not removed: {error}.", "web:software", software_id=software_id
+        )
+    messages.success(request, f"Version {version.version} removed.")
+    return redirect("web:software", software_id=software_id)
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def software_version_rank(
+    request: HttpRequest, software_id: int, version_id: int
+) -> HttpResponse:
+    """Give a version a new rank."""
+    version = _version(software_id, version_id)
+    form = VersionRankForm(request.POST)
+    if not form.is_valid():
+        return refuse(
+            request,
+            f"Rank not changed: {form_errors(form)}",
+            "web:software",
+            software_id=software_id,
+        )
+    try:
+        set_software_version_rank(version=version, rank=form.cleaned_data["rank"])
+    except (ConflictError, ValidationError, SoftwareVersion.DoesNotExist) as error:
+        return refuse(
+            request,
+            f"Rank not changed: {error_text(error)}",
+            "web:software",
+            software_id=software_id,
+        )
+    messages.success(request, f"Version {version.version} now has rank {version.rank}.")
+    return redirect("web:software", software_id=software_id)
+
+
+@farm_admin_required(ADMINS_ONLY)
+@require_POST
+def software_version_default(
+    request: HttpRequest, software_id: int, version_id: int
+) -> HttpResponse:
+    """Make a version the default (``default=1``) or not (``default=0``)."""
+    version = _version(software_id, version_id)
+    form = VersionDefaultForm(request.POST)
+    if not form.is_valid():
+        return refuse(
+            request,
+            f"Default not changed: {form_errors(form)}",
+            "web:software",
+            software_id=software_id,
+        )
+    try:
+        set_default_software_version(
+            version=version, default=form.cleaned_data["default"]
+        )
+    except SoftwareVersion.DoesNotExist as error:
+        return refuse(
+            request,
+            f"Default not changed: {error}",
+            "web:software",
+            software_id=software_id,
+        )
+    if version.default:
+        text = f"Version {version.version} is now the default."
+    else:
+        text = f"Version {version.version} is no longer the default."
+    messages.success(request, text)
+    return redirect("web:software", software_id=software_id)
