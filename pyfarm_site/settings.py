@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # request.htmx: the dashboard's pages answer htmx with a partial.
     "django_htmx.middleware.HtmxMiddleware",
+    # An htmx refresh whose session ended reloads the page (farm/web).
+    "farm.web.middleware.HtmxLoginRefreshMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "pyfarm_site.outages.DatabaseUnavailableMiddleware",
 ]

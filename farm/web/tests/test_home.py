@@ -113,3 +113,23 @@ def test_state_badge_escapes() -> None:
         Context({"s": "<b>"})
     )
     assert "<b>" not in html
+
+
+def test_an_htmx_refresh_after_the_session_ended_reloads_the_page(
+    client: Client,
+) -> None:
+    """A live list polled after logging out reloads instead of showing login inside."""
+    UserFactory.create()
+    response = client.get("/agents/", headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response["HX-Refresh"] == "true"
+
+
+def test_a_plain_request_after_the_session_ended_goes_to_login(
+    client: Client,
+) -> None:
+    """Without htmx, the usual redirect to the login page."""
+    UserFactory.create()
+    response = client.get("/agents/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")

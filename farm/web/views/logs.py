@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -218,23 +217,7 @@ def task_logs(request: HttpRequest, task_id: int) -> HttpResponse:
     return render(request, TEMPLATE, context, status=404 if error else 200)
 
 
-def _login_required_polling(view: View) -> View:
-    """`login_required`, but a poll whose session ended reloads the page.
-
-    Redirected, htmx would append the login page to the log; reloaded, the
-    page itself leads to the login and back.
-    """
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.htmx and not request.user.is_authenticated:  # type: ignore[attr-defined]
-            return HttpResponse(status=204, headers={"HX-Refresh": "true"})
-        return login_required(view)(request, *args, **kwargs)
-
-    return wrapper
-
-
-@_login_required_polling
+@login_required
 @require_GET
 def task_log_more(request: HttpRequest, task_id: int, log_id: int) -> HttpResponse:
     """The bytes of a log after ``?offset=N``, to append to the page (htmx).
