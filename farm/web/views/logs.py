@@ -10,7 +10,6 @@ runs, the page polls `task_log_more` for the bytes after what it shows
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,8 +45,6 @@ MORE_BYTES = 256 * 1024
 # Bigger numbers overflow the 64-bit keys (SQLite raises, not "not found").
 MAX_ID = 2**63 - 1
 TEMPLATE = "web/logs/task_logs.html"
-
-View = Callable[..., HttpResponse]
 
 
 @dataclass(frozen=True)
