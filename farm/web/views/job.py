@@ -124,7 +124,10 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
             }
         ),
         frames_form=FrameRangeForm(
-            initial={"start": job.start, "end": job.end, "by": job.by}
+            initial={
+                name: f"{getattr(job, name).normalize():f}"
+                for name in ("start", "end", "by")
+            }
         ),
         notes_form=NotesForm(initial={"notes": job.notes}),
         autodelete_form=AutodeleteForm(

@@ -2,7 +2,7 @@
 //
 // The data island (#job-chart-json, inside #job-chart-data) is loaded and
 // refreshed by htmx; each time it arrives the chart is drawn, or updated in
-// place, from it.
+// place, from it. It is refreshed when the live part's task counts change.
 (function () {
   "use strict";
   var chart = null;
@@ -54,7 +54,26 @@
     });
   }
 
+  // What the live part last showed: when tasks end, the chart and the
+  // "why is it not running" panel load again (event farm:job-progress).
+  var lastCounts = null;
+
+  function counts() {
+    var live = document.getElementById("job-live");
+    if (!live) { return null; }
+    return ["done", "failed", "running", "queued"].map(function (state) {
+      var cell = live.querySelector('b[data-count="' + state + '"]');
+      return cell ? cell.textContent : "";
+    }).join(",");
+  }
+
   document.addEventListener("htmx:afterSettle", function (event) {
-    if (event.target && event.target.id === "job-chart-data") { draw(); }
+    if (event.target && event.target.id === "job-chart-data") { draw(); return; }
+    var now = counts();
+    if (lastCounts !== null && now !== null && now !== lastCounts && window.htmx) {
+      window.htmx.trigger(document.body, "farm:job-progress");
+    }
+    lastCounts = now;
   });
+  document.addEventListener("DOMContentLoaded", function () { lastCounts = counts(); });
 })();
