@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 
 from farm.choices import WorkState
 from farm.templatetags.dashboard import duration
@@ -31,12 +32,14 @@ def elapsed(started: datetime | None, finished: datetime | None, now: datetime) 
     return duration(((finished or now) - started).total_seconds())
 
 
-@register.inclusion_tag("web/includes/progress.html")
-def task_bar(task: Any) -> dict[str, Any]:
+@register.simple_tag
+def task_bar(task: Any) -> str:
     """One task's progress as the shared bar: its state's colour up to its progress.
 
     Done and failed tasks fill the bar; a running task shows its progress;
-    a queued or paused task is empty.
+    a queued or paused task is empty. The same markup as ``{% progress %}``
+    (web/includes/progress.html), built without a template: it is drawn on
+    every row of the task table.
     """
     state = task.state
     if state in (WorkState.DONE, WorkState.FAILED):
@@ -46,8 +49,21 @@ def task_bar(task: Any) -> dict[str, Any]:
     else:
         percent = 0.0
     title = f"{state}, {percent:g}%"
-    segments = [{"name": state, "count": 1, "percent": percent}] if percent else []
-    return {"segments": segments, "title": title, "total": 1, "size": ""}
+    segment = (
+        format_html(
+            '<span class="{}" data-count="1" style="width: {}%"></span>',
+            state,
+            f"{percent:.3f}",
+        )
+        if percent
+        else ""
+    )
+    return format_html(
+        '<div class="progress" role="img" aria-label="{}" title="{}">{}</div>',
+        title,
+        title,
+        segment,
+    )
 
 
 @register.filter

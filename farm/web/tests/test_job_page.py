@@ -132,7 +132,7 @@ def test_owner_sees_the_controls(client: Client, job: Job, owner: User) -> None:
         assert f'action="{_url(name, job)}"' in content
     assert 'data-action="delete"' in content
     task = job.tasks.first()
-    assert f'action="{_url("task_rerun", job, task.pk)}"' in content
+    assert f'formaction="{_url("task_rerun", job, task.pk)}"' in content
 
 
 def test_farm_admin_sees_the_controls_of_anyone_s_job(
