@@ -310,6 +310,26 @@ def test_explainer_says_why_a_queued_job_waits(
     assert 'data-constraint="no_idle_agents"' in content
 
 
+def test_explanation_is_shared_for_a_while(
+    client: Client, job: Job, owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The explainer reads the whole farm: viewers share its answer for 20 s."""
+    from farm.web.views import job as views
+    from scheduling.explain import explain
+
+    calls = []
+
+    def counted(job_id: int) -> Any:
+        calls.append(job_id)
+        return explain(job_id)
+
+    monkeypatch.setattr(views, "explain", counted)
+    _as(client, owner)
+    for _ in range(3):
+        assert b"not running" in client.get(_url("job_explain", job)).content
+    assert calls == [job.pk]
+
+
 def test_explainer_is_silent_while_a_task_runs(
     client: Client, job: Job, owner: User
 ) -> None:

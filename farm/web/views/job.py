@@ -19,6 +19,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -70,6 +71,8 @@ from farm.web.queries_job import (
 from scheduling.explain import explain
 
 REFUSAL = "Only the job's owner or a farm admin may change this job."
+#: How long an explanation of a waiting job is reused (see `job_explain`).
+EXPLAIN_CACHE_SECONDS = 20
 
 JobAction = Callable[..., HttpResponse]
 
@@ -193,10 +196,19 @@ def job_explain(request: HttpRequest, job_id: int) -> HttpResponse:
     """The "why is this job not running" panel, empty while any task runs.
 
     The answer is the scheduler's explainer (`scheduling.explain.explain`),
-    the same as the API's ``/jobs/<job>/explain``.
+    the same as the API's ``/jobs/<job>/explain``. It reads the scheduler's
+    whole snapshot of the farm, which takes long on a big farm, so an answer
+    is kept for `EXPLAIN_CACHE_SECONDS` and shared by everyone watching the
+    job.
     """
     job = get_object_or_404(Job.objects.only("pk", "state", "to_be_deleted"), pk=job_id)
-    explanation = explain(job.pk) if _explained(job) else None
+    explanation = None
+    if _explained(job):
+        explanation = cache.get_or_set(
+            f"web:job-explain:{job.pk}",
+            lambda: explain(job.pk).as_dict(),
+            EXPLAIN_CACHE_SECONDS,
+        )
     return render(request, "web/job/explain.html", {"explanation": explanation})
 
 
