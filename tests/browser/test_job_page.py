@@ -148,3 +148,26 @@ def test_the_progress_chart_draws(
         "document.getElementById('job-chart')).data.datasets[0].data)"
     )
     assert done == 3
+
+
+def test_the_owner_pauses_the_job_and_reruns_a_task_from_the_page(
+    page: Page, live_server: LiveServer, login_as: Callable[[User], None]
+) -> None:
+    """The buttons post (with their CSRF token) and the page says what happened."""
+    from playwright.sync_api import expect
+
+    owner = UserFactory.create(username="owner")
+    job = _job(owner)
+    first = job.tasks.order_by("frame").first()
+    assert first is not None
+    first.mark_done()
+    job.update_state()
+    login_as(owner)
+    page.goto(f"{live_server.url}/jobs/{job.pk}/")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#messages")).to_contain_text("The job is paused.")
+    expect(page.locator("#job-state .badge")).to_have_text("paused")
+    page.locator(f'#job-live tr[data-task="{first.pk}"] button').click()
+    expect(page.locator("#messages")).to_contain_text("Frame 1 is queued again.")
+    first.refresh_from_db()
+    assert first.state == "queued"
