@@ -32,6 +32,14 @@ pytestmark = pytest.mark.django_db
 REFUSAL = "Only the job's owner or a farm admin may change this job."
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_explanations() -> None:
+    """Explanations are cached by job id; ids come back in another test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def owner() -> User:
     return UserFactory.create(username="owner")
