@@ -819,3 +819,15 @@ def test_a_job_without_owner_is_only_changed_by_farm_admins(
     job = JobFactory.create(user=None)
     response = _as(client, other).post(_url("job_pause", job))
     assert _messages(response) == [REFUSAL]
+
+
+@pytest.mark.parametrize(("name", "data"), ACTIONS)
+def test_anonymous_actions_lead_to_log_in_and_change_nothing(
+    client: Client, job: Job, name: str, data: dict[str, Any]
+) -> None:
+    """Every action of the page needs a login first."""
+    before = _snapshot(job)
+    response = client.post(_url(name, job), data)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+    assert _snapshot(job) == before
