@@ -31,6 +31,7 @@ from farm.services import (
     rerun_jobs,
     unpause_jobs,
 )
+from farm.services.job_upgrades import upgrade_jobs_to_latest_jobtype_version
 from farm.validators import job_size_error
 
 # Changing these fields changes which tasks the job has.
@@ -155,7 +156,14 @@ class JobAdmin(FarmModelAdmin):
         JobNotifiedUserInline,
         TaskInline,
     )
-    actions = ("pause", "unpause", "rerun", "rerun_failed", "mark_for_deletion")
+    actions = (
+        "pause",
+        "unpause",
+        "rerun",
+        "rerun_failed",
+        "mark_for_deletion",
+        "upgrade_to_latest_jobtype_version",
+    )
     save_changed_fields_only = True
     fieldsets = (
         (
@@ -333,6 +341,20 @@ class JobAdmin(FarmModelAdmin):
             "Marked %(count)d job for deletion.",
             "Marked %(count)d jobs for deletion.",
             nothing="No job was marked: they all were already.",
+        )
+
+    @admin.action(description="Upgrade to the latest job type version")
+    def upgrade_to_latest_jobtype_version(
+        self, request: HttpRequest, queryset: JobQuerySet
+    ) -> None:
+        """Move the jobs to the latest version of their job types."""
+        count = upgrade_jobs_to_latest_jobtype_version(jobs=queryset)
+        self.report(
+            request,
+            count,
+            "Upgraded %(count)d job to its job type's latest version.",
+            "Upgraded %(count)d jobs to their job types' latest versions.",
+            nothing="No job was upgraded: they all run the latest version.",
         )
 
 
