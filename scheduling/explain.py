@@ -231,7 +231,7 @@ def explain(job_id: int) -> Explanation:
         .order_by("pk")
         .values_list("pk", "title")
     )
-    snapshot = load_snapshot()
+    snapshot = load_snapshot(job_ids=[job_id])
     counts = _agent_counts()
     agents = snapshot.agents
     idle = len(agents)

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from farm.choices import WorkState
 from farm.models import Job, JobSoftwareRequirement, JobTypeSoftwareRequirement, Task
@@ -55,6 +57,23 @@ def test_a_runnable_job_has_no_blocking_reasons_and_counts_eligible_agents() -> 
     assert result.eligible_agents == 3
     assert result.runnable_tasks == 4
     assert result.state == WorkState.QUEUED
+
+
+def test_it_reads_the_tasks_of_its_own_job_only() -> None:
+    """Other runnable jobs' tasks are never loaded (a farm of millions of tasks)."""
+    AgentFactory.create()
+    job = make_job(frames=2)
+    make_job(title="other", frames=50)
+    with CaptureQueriesContext(connection) as queries:
+        result = explain(job.pk)
+    assert result.runnable_tasks == 2
+    task_reads = [
+        query["sql"]
+        for query in queries.captured_queries
+        if 'FROM "tasks"' in query["sql"] and "frame" in query["sql"]
+    ]
+    assert task_reads
+    assert all(str(job.pk) in sql for sql in task_reads)
 
 
 def test_a_farm_without_agents_says_no_agent_can_run_the_job() -> None:
