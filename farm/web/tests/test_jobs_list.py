@@ -462,10 +462,12 @@ def test_the_refresh_answers_the_rows_and_the_counts_only(
     assert "bulk-controls" not in response.text
 
 
-def test_the_checkboxes_are_kept_by_the_refresh(admin_client: Client) -> None:
+def test_the_refreshed_checkboxes_keep_their_ids(admin_client: Client) -> None:
+    """The page's script checks the same boxes again after a refresh, by id."""
     job = JobFactory.create()
     response = admin_client.get(URL, HTTP_HX_REQUEST="true")
-    assert "hx-preserve" in _checkbox(response, job)
+    assert f'id="select-job-{job.pk}"' in _checkbox(response, job)
+    assert "farm/js/jobs.js" in admin_client.get(URL).text
 
 
 # --- query counts -----------------------------------------------------------------

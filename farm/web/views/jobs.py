@@ -134,8 +134,9 @@ def job_list(request: HttpRequest) -> HttpResponse:
         mine_url=_url(request, mine=None if mine else "1"),
         may_change_any=admin or any(row.may_change for row in rows),
         is_admin=admin,
-        queue_form=QueueForm(),
-        priority_form=PriorityWeightForm(),
+        # Every action's values are optional in the page: the server checks them.
+        queue_form=QueueForm(auto_id="bulk_%s", use_required_attribute=False),
+        priority_form=PriorityWeightForm(auto_id="bulk_%s"),
         actions=BULK_ACTIONS,
     )
     return render(request, "web/jobs/list.html", context)
