@@ -35,7 +35,6 @@ from farm.web.forms_jobs import BULK_ACTIONS, JobBulkForm, PriorityWeightForm, Q
 from farm.web.queries_jobs import (
     SORTS,
     job_rows,
-    list_queryset,
     order_jobs,
     paginate_jobs,
     parse_sort,
@@ -96,15 +95,11 @@ def job_list(request: HttpRequest) -> HttpResponse:
         count for state, count in counts.items() if not states or state in states
     )
     sort = parse_sort(request.GET.get("sort"))
-    page = paginate_jobs(
-        order_jobs(list_queryset(jobs), sort),
-        total=total,
-        number=request.GET.get("page"),
+    page, page_jobs = paginate_jobs(
+        order_jobs(jobs, sort), total=total, number=request.GET.get("page")
     )
     user_pk = request.user.pk
-    rows = job_rows(
-        page.object_list, may_change=lambda job: admin or job.user_id == user_pk
-    )
+    rows = job_rows(page_jobs, may_change=lambda job: admin or job.user_id == user_pk)
     context: dict[str, Any] = {
         "rows": rows,
         "page_obj": page,
