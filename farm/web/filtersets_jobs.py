@@ -95,3 +95,8 @@ class JobListFilterSet(django_filters.FilterSet):
     def states(self) -> list[str]:
         """The states asked for (none: every state)."""
         return list(self._cleaned().get("state") or [])
+
+    @property
+    def only_mine(self) -> bool:
+        """Whether only the requesting user's jobs are asked for."""
+        return bool(self._cleaned().get("mine"))

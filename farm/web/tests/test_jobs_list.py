@@ -293,6 +293,17 @@ def test_mine_shows_only_the_users_jobs(client: Client, owner: User) -> None:
     assert _ids(client.get(URL, {"mine": "1"})) == [own.pk]
 
 
+def test_mine_false_shows_everyones_jobs(client: Client, owner: User) -> None:
+    JobFactory.create(user=owner)
+    JobFactory.create(user=UserFactory.create())
+    client.force_login(owner)
+
+    response = client.get(URL, {"mine": "false"})
+
+    assert len(_ids(response)) == 2
+    assert "Show only my jobs" in response.text
+
+
 def test_the_toggle_links_to_mine_and_back(client: Client, owner: User) -> None:
     client.force_login(owner)
     assert 'href="?mine=1" id="mine-toggle"' in client.get(URL).text

@@ -120,7 +120,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     }
     if getattr(request, "htmx", False):  # django-htmx's middleware
         return render(request, "web/jobs/list_live.html", context)
-    mine = bool(request.GET.get("mine"))
+    mine = filterset.only_mine
     context.update(
         filterset=filterset,
         filter_errors=filterset.errors if filterset.is_bound else {},
