@@ -79,6 +79,13 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client: Client) -> None:
     assert response["Location"] == "/login/?next=/jobs/"
 
 
+def test_a_refresh_after_logging_out_reloads_the_page(client: Client) -> None:
+    """Not the login form swapped into the table: the page reloads to log in."""
+    response = client.get(URL, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert response["HX-Refresh"] == "true"
+
+
 def test_the_list_shows_the_visible_jobs_only(admin_client: Client) -> None:
     shown = JobFactory.create(title="shot 010")
     JobFactory.create(title="hidden one", hidden=True)
