@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from farm.admin.base import FarmModelAdmin, count_of
+from farm.admin.job_actions import JOB_SETTINGS_ACTIONS
 from farm.admin.tasks import TaskInline, task_changelist_url
 from farm.choices import WorkState
 from farm.models import (
@@ -103,7 +104,9 @@ class JobAdmin(FarmModelAdmin):
     rerun and deletion actions call the farm's services. A job added here gets
     its tasks, and changing its frame range adds or removes tasks. Jobs are not
     deleted from the admin: deleting one would load and list each of its tasks.
-    "Mark for deletion" hands them to the deletion task instead.
+    "Mark for deletion" hands them to the deletion task instead. The queue,
+    priority and weight, tag and tag requirement actions ask for their value
+    on a page of their own first (`farm.admin.job_actions`).
     """
 
     form = JobAdminForm
@@ -163,6 +166,7 @@ class JobAdmin(FarmModelAdmin):
         "rerun_failed",
         "mark_for_deletion",
         "upgrade_to_latest_jobtype_version",
+        *JOB_SETTINGS_ACTIONS,
     )
     save_changed_fields_only = True
     fieldsets = (

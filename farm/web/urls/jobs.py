@@ -2,9 +2,9 @@
 
 from django.urls import path
 
-from farm.web.views.pending import pending
+from farm.web.views.jobs import job_list, jobs_bulk
 
 urlpatterns = [
-    path("jobs/", pending, name="jobs"),
-    path("jobs/bulk/", pending, name="jobs_bulk"),
+    path("jobs/", job_list, name="jobs"),
+    path("jobs/bulk/", jobs_bulk, name="jobs_bulk"),
 ]
