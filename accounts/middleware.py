@@ -15,7 +15,9 @@ class LoginDisabledMiddleware:
 
     For development only: nobody is asked to log in and the admin works at
     once. Without a superuser (a fresh database) requests stay anonymous, so
-    the setup page can create one. Nothing is stored in the session.
+    the setup page can create one. Nothing is stored in the session, and
+    the request is marked ``acting_without_login``: nothing that outlives
+    the mode (an API token) is handed out to such a request.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -31,4 +33,6 @@ class LoginDisabledMiddleware:
             )
             if admin is not None:
                 request.user = admin
+                # Nobody logged in: pages that hand out credentials refuse.
+                request.acting_without_login = True  # type: ignore[attr-defined]
         return self.get_response(request)

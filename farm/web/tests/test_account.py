@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.contrib.messages import get_messages
@@ -220,3 +220,28 @@ def test_changing_the_password_leads_back_to_the_account(
     owner.refresh_from_db()
     assert owner.check_password("a new stable horse 42")
     assert client.get(PAGE).status_code == 200
+
+
+def test_no_token_is_created_while_logins_are_disabled(
+    client: Client, farm_config: Any
+) -> None:
+    """login_disabled lets anyone act as the first admin: no lasting key for them."""
+    UserFactory.create(username="root", admin=True)
+    farm_config(login_disabled=True)
+    page = client.get(reverse("web:account"))
+    assert b'id="new-token"' not in page.content
+    assert b"API tokens need a real login" in page.content
+    response = client.post(reverse("web:account_token_create"), {"name": "ci"})
+    assert response.status_code == 302
+    assert not ApiToken.objects.exists()
+
+
+def test_a_logged_in_admin_creates_tokens_while_logins_are_disabled(
+    client: Client, farm_config: Any
+) -> None:
+    """A real session still may: the mode only stands in for missing logins."""
+    admin = UserFactory.create(username="root", admin=True)
+    farm_config(login_disabled=True)
+    client.force_login(admin)
+    client.post(reverse("web:account_token_create"), {"name": "ci"})
+    assert ApiToken.objects.filter(user=admin).count() == 1

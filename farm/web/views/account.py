@@ -22,11 +22,16 @@ from accounts.services import (
     set_notification_defaults,
 )
 from farm.models import JobNotifiedUser
+from farm.web.access import refuse
 from farm.web.forms_account import NewTokenForm, NotificationDefaultsForm
 
 # The session key under which a new token's key waits for the next page view.
 NEW_KEY_SESSION_KEY = "account_new_api_key"
 NOTIFIED_JOBS_PER_PAGE = 25
+NO_TOKEN_WITHOUT_LOGIN = (
+    "No token was created: logins are disabled on this master, and a token "
+    "would keep working after they are enabled again. Log in to create one."
+)
 
 
 def _user(request: HttpRequest) -> User:
@@ -55,6 +60,7 @@ def _page(
         "tokens": list(user.api_tokens.all()),
         "new_key": request.session.pop(NEW_KEY_SESSION_KEY, None),
         "token_form": token_form or NewTokenForm(),
+        "acting_without_login": getattr(request, "acting_without_login", False),
         "notifications_form": notifications_form
         or NotificationDefaultsForm(initial=dict(notification_defaults(user))),
         "subscriptions": Paginator(subscriptions, NOTIFIED_JOBS_PER_PAGE).get_page(
@@ -87,6 +93,8 @@ def token_create(request: HttpRequest) -> HttpResponse:
     The key waits in the session for the redirect to the page (so that a
     reload does not create another token), which takes it out again.
     """
+    if getattr(request, "acting_without_login", False):
+        return refuse(request, NO_TOKEN_WITHOUT_LOGIN, "web:account")
     form = NewTokenForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The token was not created: give it a name.")
