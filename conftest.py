@@ -122,13 +122,16 @@ def _in_memory_broker() -> None:
 
 @pytest.fixture(autouse=True)
 def _private_cache(settings: SettingsWrapper) -> None:
-    """Each test process has its own cache (the scheduler's debounce keys).
+    """Each test has its own, empty cache (debounce keys, shared counts).
 
     The configured cache is shared with a master running on the same machine.
     """
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     }
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

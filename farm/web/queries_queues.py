@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Count
 
 from farm.choices import WorkState
@@ -32,14 +33,13 @@ class QueueRow:
         return self.depth * 1.5
 
 
-def queue_tree() -> list[QueueRow]:
-    """Every queue, parents before their children (by name), with its counts.
+#: How long the open tasks' counts are shared between requests (seconds).
+TASK_COUNTS_TTL = 10
+_TASK_COUNTS_KEY = "farm.web.queue-open-task-counts"
 
-    One query for the queues, one grouped count of the open tasks per queue
-    and state, one grouped count of jobs per queue: three, however many
-    queues, jobs and tasks there are.
-    """
-    queues = list(JobQueue.objects.order_by("name", "pk"))
+
+def _count_open_tasks() -> dict[tuple[int, str], int]:
+    """Queued and running tasks of open jobs, per queue and state (one query)."""
     tasks = (
         Task.objects.filter(
             state__in=(WorkState.RUNNING, WorkState.QUEUED),
@@ -50,7 +50,33 @@ def queue_tree() -> list[QueueRow]:
         .values_list("job__queue_id", "state")
         .annotate(count=Count("pk"))
     )
-    task_counts = {(queue_id, state): count for queue_id, state, count in tasks}
+    return {(queue_id, state): count for queue_id, state, count in tasks}
+
+
+def open_task_counts() -> dict[tuple[int, str], int]:
+    """`_count_open_tasks`, shared for `TASK_COUNTS_TTL` seconds.
+
+    The count reads every open task of the farm (0.6 s for 800,000 of them on
+    PostgreSQL): whoever opens the page first in a window pays it, the others
+    read the cache's copy.
+    """
+    counts = cache.get(_TASK_COUNTS_KEY)
+    if counts is None:
+        counts = _count_open_tasks()
+        cache.set(_TASK_COUNTS_KEY, list(counts.items()), TASK_COUNTS_TTL)
+        return counts
+    return {(queue_id, state): count for (queue_id, state), count in counts}
+
+
+def queue_tree() -> list[QueueRow]:
+    """Every queue, parents before their children (by name), with its counts.
+
+    One query for the queues, one grouped count of the open tasks per queue
+    and state (shared for a few seconds, `open_task_counts`), one grouped
+    count of jobs per queue: three, however many queues, jobs and tasks.
+    """
+    queues = list(JobQueue.objects.order_by("name", "pk"))
+    task_counts = open_task_counts()
     jobs = (
         Job.objects.filter(queue__isnull=False)
         .order_by()

@@ -246,3 +246,12 @@ def test_an_out_of_range_parent_is_a_message_not_an_error(farm_admin: Client) ->
     )
     assert "parent" in texts(response)[0]
     assert not JobQueue.objects.exists()
+
+
+def test_open_task_counts_are_shared_for_a_few_seconds(
+    artist: Client, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    """The farm-wide count of open tasks runs once per window, not per visit."""
+    artist.get(reverse("web:queues"))
+    with django_assert_num_queries(6):
+        artist.get(reverse("web:queues"))
