@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from farm.choices import WorkState
 from farm.models import Job, Task
+from farm.models.jobs import JobQuerySet
 from farm.services import (
     alter_frame_range,
     mark_jobs_for_deletion,
@@ -36,11 +37,11 @@ from farm.services import (
     rerun_tasks,
     unpause_jobs,
 )
-from farm.services.job_tags import (
-    add_job_tag,
-    remove_job_tag,
-    remove_job_tag_requirement,
-    set_job_tag_requirement,
+from farm.services.job_settings import (
+    add_tag_requirement_to_jobs,
+    add_tag_to_jobs,
+    remove_tag_from_jobs,
+    remove_tag_requirement_from_jobs,
 )
 from farm.services.job_upgrades import upgrade_job_to_latest_jobtype_version
 from farm.services.submission import (
@@ -424,6 +425,11 @@ def frames(request: HttpRequest, job: Job) -> HttpResponse:
     return _done(request, job, "Frame range changed.")
 
 
+def _only(job: Job) -> JobQuerySet:
+    """The job as a queryset of one, for the services of many jobs."""
+    return Job.objects.filter(pk=job.pk)
+
+
 @job_change
 def tags(request: HttpRequest, job: Job) -> HttpResponse:
     """Add a tag to the job, or take one off."""
@@ -432,11 +438,11 @@ def tags(request: HttpRequest, job: Job) -> HttpResponse:
         return _failed(request, job, _form_errors(form))
     name = form.cleaned_data["tag"]
     if form.cleaned_data["operation"] == "remove":
-        if remove_job_tag(job=job, name=name):
+        if remove_tag_from_jobs(jobs=_only(job), name=name):
             return _done(request, job, f"Tag {name!r} removed.")
         return _failed(request, job, f"The job has no tag {name!r}.")
     try:
-        added = add_job_tag(job=job, name=name)
+        added = bool(add_tag_to_jobs(jobs=_only(job), name=name))
     except ValidationError as error:
         return _failed(request, job, f"Tag {name!r}: {_errors(error)}")
     return _done(
@@ -455,12 +461,14 @@ def tag_requirements(request: HttpRequest, job: Job) -> HttpResponse:
         return _failed(request, job, _form_errors(form))
     name = form.cleaned_data["tag"]
     if form.cleaned_data["operation"] == "remove":
-        if remove_job_tag_requirement(job=job, name=name):
+        if remove_tag_requirement_from_jobs(jobs=_only(job), name=name):
             return _done(request, job, f"Requirement of tag {name!r} removed.")
         return _failed(request, job, f"The job has no requirement of tag {name!r}.")
     negate = form.cleaned_data["negate"]
     try:
-        changed = set_job_tag_requirement(job=job, name=name, negate=negate)
+        changed = bool(
+            add_tag_requirement_to_jobs(jobs=_only(job), name=name, negate=negate)
+        )
     except ValidationError as error:
         return _failed(request, job, f"Tag {name!r}: {_errors(error)}")
     verb = "must not have" if negate else "must have"
