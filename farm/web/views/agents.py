@@ -30,6 +30,7 @@ from farm.services.agents import (
     set_agent_tags,
 )
 from farm.web.access import back, farm_admin_required, is_farm_admin
+from farm.web.actions import service_action
 from farm.web.filters_agents import AgentListFilterSet
 from farm.web.forms_agents import (
     AGENT_ACTIONS,
@@ -199,31 +200,37 @@ def agent_action(request: HttpRequest, agent_id: uuid.UUID) -> HttpResponse:
 def agent_notes(request: HttpRequest, agent_id: uuid.UUID) -> HttpResponse:
     """POST: replace the agent's notes."""
     agent = _agent_or_404(agent_id)
-    form = AgentNotesForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        set_agent_notes(agent=agent, notes=form.cleaned_data["notes"])
-        messages.success(request, "Notes saved.")
-    elif request.method == "POST":
-        messages.error(request, _form_errors(form))
-    return _to_agent(agent_id)
+    if request.method != "POST":
+        return _to_agent(agent_id)
+    form = AgentNotesForm(request.POST)
+    return service_action(
+        request,
+        lambda: set_agent_notes(agent=agent, notes=form.cleaned_data["notes"]),
+        form=form,
+        done="Notes saved.",
+        failed="Notes not saved: {}",
+        to="web:agent",
+        agent_id=agent_id,
+    )
 
 
 @farm_admin_required(REFUSAL)
 def agent_tags(request: HttpRequest, agent_id: uuid.UUID) -> HttpResponse:
     """POST: make the listed tags the agent's tags (new ones are created)."""
     agent = _agent_or_404(agent_id)
-    form = AgentTagsForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            names = set_agent_tags(agent=agent, names=form.cleaned_data["tags"])
-        except ValidationError as error:
-            messages.error(request, f"Tags not saved: {' '.join(error.messages)}")
-        else:
-            shown = ", ".join(names) or "none"
-            messages.success(request, f"Tags saved: {shown}.")
-    elif request.method == "POST":
-        messages.error(request, _form_errors(form))
-    return _to_agent(agent_id)
+    if request.method != "POST":
+        return _to_agent(agent_id)
+    form = AgentTagsForm(request.POST)
+    return service_action(
+        request,
+        lambda: set_agent_tags(agent=agent, names=form.cleaned_data["tags"]),
+        form=form,
+        done=lambda names: f"Tags saved: {', '.join(names) or 'none'}.",
+        failed="Tags not saved: {}",
+        refusals=(ValidationError,),
+        to="web:agent",
+        agent_id=agent_id,
+    )
 
 
 @farm_admin_required(REFUSAL)

@@ -248,6 +248,25 @@ def job_change(view: JobAction) -> JobAction:
     return login_required(wrapper)
 
 
+def job_form(form_class: type[Any]) -> Callable[[JobAction], JobAction]:
+    """`job_change`, then ``form_class`` filled from the POST: invalid, a message.
+
+    The view gets the valid form after the job.
+    """
+
+    def decorate(view: JobAction) -> JobAction:
+        @wraps(view)
+        def wrapper(request: HttpRequest, job: Job, **kwargs: Any) -> HttpResponse:
+            form = form_class(request.POST)
+            if not form.is_valid():
+                return _failed(request, job, _form_errors(form))
+            return view(request, job, form, **kwargs)
+
+        return job_change(wrapper)
+
+    return decorate
+
+
 def _back(request: HttpRequest, job: Job) -> HttpResponse:
     return back(request, "web:job", job_id=job.pk)
 
@@ -290,7 +309,8 @@ def _done(
     return _back(request, job)
 
 
-def _one(job: Job) -> Any:
+def _one(job: Job) -> JobQuerySet:
+    """The job as a queryset of one, for the services of many jobs."""
     return Job.objects.filter(pk=job.pk)
 
 
@@ -377,30 +397,21 @@ def _update(
     return _done(request, job, success)
 
 
-@job_change
-def scheduling(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(SchedulingForm)
+def scheduling(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Priority, weight, minimum and maximum agents, batch size."""
-    form = SchedulingForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     return _update(request, job, "Scheduling parameters saved.", **form.cleaned_data)
 
 
-@job_change
-def notes(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(NotesForm)
+def notes(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """The job's notes."""
-    form = NotesForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     return _update(request, job, "Notes saved.", notes=form.cleaned_data["notes"])
 
 
-@job_change
-def autodelete(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(AutodeleteForm)
+def autodelete(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """How long after it finished the job is deleted (or never)."""
-    form = AutodeleteForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     seconds = form.seconds()
     return _update(
         request,
@@ -412,12 +423,9 @@ def autodelete(request: HttpRequest, job: Job) -> HttpResponse:
     )
 
 
-@job_change
-def frames(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(FrameRangeForm)
+def frames(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """A new frame range: tasks of new frames are made, those of gone frames go."""
-    form = FrameRangeForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     try:
         alter_frame_range(job=job, **form.cleaned_data)
     except ValidationError as error:
@@ -425,24 +433,16 @@ def frames(request: HttpRequest, job: Job) -> HttpResponse:
     return _done(request, job, "Frame range changed.")
 
 
-def _only(job: Job) -> JobQuerySet:
-    """The job as a queryset of one, for the services of many jobs."""
-    return Job.objects.filter(pk=job.pk)
-
-
-@job_change
-def tags(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(TagForm)
+def tags(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Add a tag to the job, or take one off."""
-    form = TagForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     name = form.cleaned_data["tag"]
     if form.cleaned_data["operation"] == "remove":
-        if remove_tag_from_jobs(jobs=_only(job), name=name):
+        if remove_tag_from_jobs(jobs=_one(job), name=name):
             return _done(request, job, f"Tag {name!r} removed.")
         return _failed(request, job, f"The job has no tag {name!r}.")
     try:
-        added = bool(add_tag_to_jobs(jobs=_only(job), name=name))
+        added = bool(add_tag_to_jobs(jobs=_one(job), name=name))
     except ValidationError as error:
         return _failed(request, job, f"Tag {name!r}: {_errors(error)}")
     return _done(
@@ -453,21 +453,18 @@ def tags(request: HttpRequest, job: Job) -> HttpResponse:
     )
 
 
-@job_change
-def tag_requirements(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(TagRequirementForm)
+def tag_requirements(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Require or forbid a tag on the job's agents, or drop a requirement."""
-    form = TagRequirementForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     name = form.cleaned_data["tag"]
     if form.cleaned_data["operation"] == "remove":
-        if remove_tag_requirement_from_jobs(jobs=_only(job), name=name):
+        if remove_tag_requirement_from_jobs(jobs=_one(job), name=name):
             return _done(request, job, f"Requirement of tag {name!r} removed.")
         return _failed(request, job, f"The job has no requirement of tag {name!r}.")
     negate = form.cleaned_data["negate"]
     try:
         changed = bool(
-            add_tag_requirement_to_jobs(jobs=_only(job), name=name, negate=negate)
+            add_tag_requirement_to_jobs(jobs=_one(job), name=name, negate=negate)
         )
     except ValidationError as error:
         return _failed(request, job, f"Tag {name!r}: {_errors(error)}")
@@ -482,12 +479,9 @@ def tag_requirements(request: HttpRequest, job: Job) -> HttpResponse:
     )
 
 
-@job_change
-def notified_user_add(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(NotifiedUserForm)
+def notified_user_add(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Tell a user about the job's success, failure or deletion."""
-    form = NotifiedUserForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     username = form.cleaned_data["username"]
     try:
         _, created = add_notified_user(
@@ -508,12 +502,9 @@ def notified_user_add(request: HttpRequest, job: Job) -> HttpResponse:
     )
 
 
-@job_change
-def notified_user_remove(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(UsernameForm)
+def notified_user_remove(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Stop telling a user about the job."""
-    form = UsernameForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     username = form.cleaned_data["username"]
     try:
         removed = remove_notified_user(job=job, username=username)
