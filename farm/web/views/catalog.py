@@ -6,6 +6,7 @@ Every user reads these pages; only farm admins change job types (through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -16,7 +17,6 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -54,6 +54,15 @@ from farm.web.queries_catalog import (
 
 PER_PAGE = 50
 ADMINS_ONLY = "Only farm admins can change job types."
+
+
+def _jobtype_action(
+    request: HttpRequest, jobtype_id: int, call: Callable[[], Any], **options: Any
+) -> HttpResponse:
+    """`service_action` on a job type's page: it leads back there (unless ``then``)."""
+    return service_action(
+        request, call, to="web:jobtype", jobtype_id=jobtype_id, **options
+    )
 
 
 def paginate(request: HttpRequest, rows: Any, per_page: int = PER_PAGE) -> Page:
@@ -207,25 +216,22 @@ def jobtype_create(request: HttpRequest) -> HttpResponse:
     return render(request, "web/catalog/jobtype_create.html", {"form": form})
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def jobtype_delete(request: HttpRequest, jobtype_id: int) -> HttpResponse:
     """Delete a job type with its versions, unless jobs or groups still use it."""
     jobtype = get_object_or_404(JobType, pk=jobtype_id)
-    return service_action(
+    return _jobtype_action(
         request,
+        jobtype_id,
         lambda: delete_jobtype(jobtype=jobtype),
         done=f"Job type {jobtype.name} deleted.",
         failed="Not deleted: {}.",
         refusals=(ConflictError,),
-        to="web:jobtype",
-        jobtype_id=jobtype_id,
         then=lambda _: redirect("web:jobtypes"),
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def jobtype_requirement_add(request: HttpRequest, jobtype_id: int) -> HttpResponse:
     """Require a software (in a new version of the job type)."""
     jobtype = get_object_or_404(JobType, pk=jobtype_id)
@@ -241,8 +247,9 @@ def jobtype_requirement_add(request: HttpRequest, jobtype_id: int) -> HttpRespon
             ),
         )
 
-    return service_action(
+    return _jobtype_action(
         request,
+        jobtype_id,
         add,
         form=form,
         done=lambda row: (
@@ -250,13 +257,10 @@ def jobtype_requirement_add(request: HttpRequest, jobtype_id: int) -> HttpRespon
             f"(version {row.jobtype_version.version})."
         ),
         failed="Not added: {}",
-        to="web:jobtype",
-        jobtype_id=jobtype_id,
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def jobtype_requirement_remove(
     request: HttpRequest, jobtype_id: int, software_id: int
 ) -> HttpResponse:
@@ -279,14 +283,14 @@ def jobtype_requirement_remove(
     return redirect("web:jobtype", jobtype_id=jobtype_id)
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def jobtype_notifications(request: HttpRequest, jobtype_id: int) -> HttpResponse:
     """Change the job type's success and failure notification texts."""
     jobtype = get_object_or_404(JobType, pk=jobtype_id)
     form = NotificationTemplatesForm(request.POST, instance=jobtype)
-    return service_action(
+    return _jobtype_action(
         request,
+        jobtype_id,
         lambda: update_jobtype_notification_templates(
             jobtype=jobtype,
             **{name: form.cleaned_data[name] for name in form.Meta.fields},
@@ -295,6 +299,4 @@ def jobtype_notifications(request: HttpRequest, jobtype_id: int) -> HttpResponse
         done="Notification templates saved.",
         failed="Not saved: {}",
         refusals=(ValidationError,),
-        to="web:jobtype",
-        jobtype_id=jobtype_id,
     )

@@ -6,12 +6,14 @@ versions and choose the default, through `farm.services.software`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
 
 from farm.models import Software, SoftwareVersion
 from farm.services.errors import ConflictError
@@ -36,6 +38,15 @@ from farm.web.queries_catalog import agents_per_version, jobtypes_requiring
 from farm.web.views.catalog import paginate
 
 ADMINS_ONLY = "Only farm admins can change software."
+
+
+def _software_action(
+    request: HttpRequest, software_id: int, call: Callable[[], Any], **options: Any
+) -> HttpResponse:
+    """`service_action` on a software's page: it leads back there (unless ``then``)."""
+    return service_action(
+        request, call, to="web:software", software_id=software_id, **options
+    )
 
 
 @login_required
@@ -81,8 +92,7 @@ def software(request: HttpRequest, software_id: int) -> HttpResponse:
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_add(request: HttpRequest) -> HttpResponse:
     """Add a software (without versions)."""
     form = SoftwareForm(request.POST)
@@ -97,31 +107,29 @@ def software_add(request: HttpRequest) -> HttpResponse:
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_delete(request: HttpRequest, software_id: int) -> HttpResponse:
     """Remove a software and its versions, unless something requires it."""
     item = get_object_or_404(Software, pk=software_id)
-    return service_action(
+    return _software_action(
         request,
+        software_id,
         lambda: delete_software(software=item),
         done=f"Software {item.software} removed.",
         failed="Not removed: {}.",
         refusals=(ConflictError,),
-        to="web:software",
-        software_id=software_id,
         then=lambda _: redirect("web:software_list"),
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_version_add(request: HttpRequest, software_id: int) -> HttpResponse:
     """Add a version; without a rank it ranks above every other."""
     item = get_object_or_404(Software, pk=software_id)
     form = SoftwareVersionForm(request.POST)
-    return service_action(
+    return _software_action(
         request,
+        software_id,
         lambda: add_software_version(
             software=item,
             spec=VersionSpec(
@@ -135,8 +143,6 @@ def software_version_add(request: HttpRequest, software_id: int) -> HttpResponse
             f"Version {version.version} added with rank {version.rank}."
         ),
         failed="Not added: {}",
-        to="web:software",
-        software_id=software_id,
     )
 
 
@@ -148,34 +154,32 @@ def _version(software_id: int, version_id: int) -> SoftwareVersion:
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_version_delete(
     request: HttpRequest, software_id: int, version_id: int
 ) -> HttpResponse:
     """Remove a version, unless a job or job type requires it."""
     version = _version(software_id, version_id)
-    return service_action(
+    return _software_action(
         request,
+        software_id,
         lambda: delete_software_version(version=version),
         done=f"Version {version.version} removed.",
         failed="Not removed: {}.",
         refusals=(ConflictError,),
-        to="web:software",
-        software_id=software_id,
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_version_rank(
     request: HttpRequest, software_id: int, version_id: int
 ) -> HttpResponse:
     """Give a version a new rank."""
     version = _version(software_id, version_id)
     form = VersionRankForm(request.POST)
-    return service_action(
+    return _software_action(
         request,
+        software_id,
         lambda: set_software_version_rank(
             version=version, rank=form.cleaned_data["rank"]
         ),
@@ -183,21 +187,19 @@ def software_version_rank(
         done=lambda _: f"Version {version.version} now has rank {version.rank}.",
         failed="Rank not changed: {}",
         refusals=(ConflictError, ValidationError, SoftwareVersion.DoesNotExist),
-        to="web:software",
-        software_id=software_id,
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_version_default(
     request: HttpRequest, software_id: int, version_id: int
 ) -> HttpResponse:
     """Make a version the default (``default=1``) or not (``default=0``)."""
     version = _version(software_id, version_id)
     form = VersionDefaultForm(request.POST)
-    return service_action(
+    return _software_action(
         request,
+        software_id,
         lambda: set_default_software_version(
             version=version, default=form.cleaned_data["default"]
         ),
@@ -209,6 +211,4 @@ def software_version_default(
         ),
         failed="Default not changed: {}",
         refusals=(SoftwareVersion.DoesNotExist,),
-        to="web:software",
-        software_id=software_id,
     )
