@@ -8,7 +8,7 @@ services the API and the admin use (`farm.services.agents`,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -89,6 +89,27 @@ def agent_list(request: HttpRequest) -> HttpResponse:
     return render(request, "web/agents/list.html", context)
 
 
+#: The actions on agents' state: service, what it did (``{count}`` of
+#: ``{n}``), what to say when it changed none.
+STATE_ACTIONS: dict[str, tuple[Callable[..., int], str, str]] = {
+    "enable": (
+        enable_agents,
+        "Enabled {count} of {n} agent(s).",
+        "Nothing to enable: only disabled agents can be enabled.",
+    ),
+    "disable": (
+        disable_agents,
+        "Disabled {count} of {n} agent(s).",
+        "Nothing to disable: the agent(s) already were.",
+    ),
+    "restart": (
+        request_agent_restart,
+        "Asked {count} agent(s) to restart when they are next idle.",
+        "A restart was already pending.",
+    ),
+}
+
+
 def _act(
     request: HttpRequest, action: str, ids: Sequence[uuid.UUID], version_id: int | None
 ) -> None:
@@ -99,27 +120,10 @@ def _act(
         messages.error(request, "No such agent: it may have been deleted.")
         return
     n = len(found)
-    if action == "enable":
-        count = enable_agents(agents=agents)
-        text = (
-            f"Enabled {count} of {n} agent(s)."
-            if count
-            else ("Nothing to enable: only disabled agents can be enabled.")
-        )
-    elif action == "disable":
-        count = disable_agents(agents=agents)
-        text = (
-            f"Disabled {count} of {n} agent(s)."
-            if count
-            else ("Nothing to disable: the agent(s) already were.")
-        )
-    elif action == "restart":
-        count = request_agent_restart(agents=agents)
-        text = (
-            f"Asked {count} agent(s) to restart when they are next idle."
-            if count
-            else "A restart was already pending."
-        )
+    if action in STATE_ACTIONS:
+        service, did, nothing = STATE_ACTIONS[action]
+        count = service(agents=agents)
+        text = did.format(count=count, n=n) if count else nothing
     elif action == "check_software":
         count = request_software_check(agent_ids=found, version_id=version_id)
         text = f"Asked {count} agent(s) to check their software; see each agent's page."

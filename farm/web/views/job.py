@@ -332,32 +332,34 @@ def unpause(request: HttpRequest, job: Job) -> HttpResponse:
     return _done(request, job, "The job was not paused.", changed=False)
 
 
-@job_change
-def rerun(request: HttpRequest, job: Job) -> HttpResponse:
-    """Queue every task of the job again, except the running ones."""
-    count = rerun_jobs(jobs=_one(job))
+def _rerun(request: HttpRequest, job: Job, *, failed_only: bool) -> HttpResponse:
+    """Queue the job's tasks again (the failed ones only); say how many."""
+    count = rerun_jobs(jobs=_one(job), failed_only=failed_only)
+    which = "failed task" if failed_only else "task"
     return _done(
         request,
         job,
-        f"Queued {count} task{'s' if count != 1 else ''} again."
+        f"Queued {count} {which}{'s' if count != 1 else ''} again."
         if count
-        else "No task was queued again: they are all running.",
+        else (
+            "No task has failed."
+            if failed_only
+            else "No task was queued again: they are all running."
+        ),
         changed=bool(count),
     )
+
+
+@job_change
+def rerun(request: HttpRequest, job: Job) -> HttpResponse:
+    """Queue every task of the job again, except the running ones."""
+    return _rerun(request, job, failed_only=False)
 
 
 @job_change
 def rerun_failed(request: HttpRequest, job: Job) -> HttpResponse:
     """Queue the failed tasks of the job again."""
-    count = rerun_jobs(jobs=_one(job), failed_only=True)
-    return _done(
-        request,
-        job,
-        f"Queued {count} failed task{'s' if count != 1 else ''} again."
-        if count
-        else "No task has failed.",
-        changed=bool(count),
-    )
+    return _rerun(request, job, failed_only=True)
 
 
 @job_change
