@@ -27,11 +27,12 @@ anything but 200 is reported and the script exits with status 1.
 from __future__ import annotations
 
 import argparse
-import io
+import gzip
 import os
 import statistics
 import sys
 import time
+import tracemalloc
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,17 +66,21 @@ from django.urls import reverse
 
 from accounts.models import User
 from farm.models import (
+    Agent,
     Job,
     JobGroup,
     JobQueue,
     JobType,
     JobTypeVersion,
+    Software,
+    SoftwareVersion,
     Tag,
     Task,
     TaskLog,
     TaskTaskLogAssociation,
 )
-from farm.services.logs import store_logfile
+from farm.services.logs import logfile_path
+from farm.web.forms_statistics import RANGES
 
 TARGET_MS = 150
 BIG_JOB_TITLE = "bench big job"
@@ -84,6 +89,10 @@ USERS = 40
 JOBTYPES = 8
 TAGS = 12
 GROUPS = 500
+SOFTWARE = 5
+SOFTWARE_VERSIONS = 5
+#: Measured URLs starting with this are requested as htmx does (``HX-Request``).
+HTMX = "htmx:"
 # Five-minute samples: agent counts for 30 days, task counts and events for 7.
 STAT_STEP = 300
 AGENT_COUNT_SAMPLES = 30 * 24 * 12
@@ -98,7 +107,7 @@ class Size:
     tasks: int = 5_000_000
     agents: int = 5_000
     big_job: int = 100_000
-    log_mb: float = 20.0
+    log_mb: float = 200.0
     agent_count_samples: int = AGENT_COUNT_SAMPLES
     task_count_samples: int = TASK_COUNT_SAMPLES
 
@@ -200,6 +209,14 @@ def _small_tables(now: datetime) -> tuple[User, list[JobQueue]]:
         for version in (1, 2)
     )
     Tag.objects.bulk_create(Tag(tag=f"tag{n}") for n in range(TAGS))
+    software = Software.objects.bulk_create(
+        Software(software=f"software{n}") for n in range(SOFTWARE)
+    )
+    SoftwareVersion.objects.bulk_create(
+        SoftwareVersion(software=item, version=f"{rank}.0", rank=rank)
+        for item in software
+        for rank in range(1, SOFTWARE_VERSIONS + 1)
+    )
     JobGroup.objects.bulk_create(
         JobGroup(
             title=f"shot {n:04d}",
@@ -362,6 +379,27 @@ def _agents(cursor: CursorWrapper, sql: Dialect, size: Size, now: str) -> None:
         """,
         [now, size.agents],
     )
+    tag_lo, _ = _ids(Tag)
+    version_lo, _ = _ids(SoftwareVersion)
+    _execute(
+        cursor,
+        f"""
+        INSERT INTO agent_tag_associations (agent_id, tag_id)
+        SELECT {sql.uuid("i")}, %s + i %% %s FROM {sql.series("s")}
+        UNION ALL
+        SELECT {sql.uuid("i")}, %s + (i + 1) %% %s FROM {sql.series("t")}
+        """,
+        [tag_lo, TAGS, size.agents, tag_lo, TAGS, size.agents],
+    )
+    _execute(
+        cursor,
+        f"""
+        INSERT INTO agent_software_version_associations (agent_id,
+            softwareversion_id)
+        SELECT {sql.uuid("i")}, %s + i %% %s FROM {sql.series("s")}
+        """,
+        [version_lo, SOFTWARE * SOFTWARE_VERSIONS, size.agents],
+    )
 
 
 def _statistics(cursor: CursorWrapper, sql: Dialect, size: Size, now: str) -> None:
@@ -405,16 +443,34 @@ def _statistics(cursor: CursorWrapper, sql: Dialect, size: Size, now: str) -> No
     )
 
 
-def _log(size: Size, big_job_id: int) -> int:
-    """A log of ``size.log_mb`` MB for the big job's first task; its task id."""
-    task = Task.objects.filter(job_id=big_job_id).order_by("frame").first()
-    assert task is not None
+LOG_LINE = b"[render] frame 1: sampling tile 0042 of 0256, 12.5 Msamples/s\n"
+
+
+def _write_log(task: Task, size: Size, *, compressed: bool) -> None:
+    """A log of ``size.log_mb`` MB for ``task``, written in chunks (gzipped)."""
     log = TaskLog.objects.create(identifier=f"bench-{task.pk}-1.log")
     TaskTaskLogAssociation.objects.create(task=task, log=log, attempt=1, state="done")
-    line = b"[render] frame 1: sampling tile 0042 of 0256, 12.5 Msamples/s\n"
-    body = line * max(1, int(size.log_mb * 1e6) // len(line))
-    store_logfile(log=log, stream=io.BytesIO(body), size_hint=len(body))
-    return int(task.pk)
+    path = logfile_path(log.identifier)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = max(1, int(size.log_mb * 1e6) // len(LOG_LINE))
+    chunk = LOG_LINE * 10_000
+    with (
+        gzip.open(path.with_name(path.name + ".gz"), "wb")
+        if compressed
+        else path.open("wb")
+    ) as handle:
+        for _ in range(lines // 10_000):
+            handle.write(chunk)
+        handle.write(LOG_LINE * (lines % 10_000))
+
+
+def _log(size: Size, big_job_id: int) -> int:
+    """Logs of ``size.log_mb`` MB: the big job's first task's (plain, its id
+    is returned) and its second task's (gzipped)."""
+    first, second = Task.objects.filter(job_id=big_job_id).order_by("frame")[:2]
+    _write_log(first, size, compressed=False)
+    _write_log(second, size, compressed=True)
+    return int(first.pk)
 
 
 def _postgres_bulk_settings(cursor: CursorWrapper) -> None:
@@ -472,7 +528,11 @@ def existing_farm() -> Farm | None:
     viewer = User.objects.filter(username=VIEWER).first()
     if big is None or viewer is None:
         return None
-    link = TaskTaskLogAssociation.objects.filter(task__job=big).first()
+    link = (
+        TaskTaskLogAssociation.objects.filter(task__job=big)
+        .order_by("task__frame")
+        .first()
+    )
     if link is None:
         return None
     return Farm(viewer, int(big.pk), int(link.task_id))
@@ -487,43 +547,126 @@ class Result:
 
     url: str
     status: int
+    first_ms: float = 0.0
     median_ms: float = 0.0
     p95_ms: float = 0.0
     queries: int = 0
+    peak_mb: float = 0.0
 
 
 def pages(farm: Farm) -> list[str]:
-    """The URLs measured, by their names."""
+    """The URLs measured: every page, its filters, deep pages, htmx refreshes.
+
+    A URL starting with `HTMX` is the page's own refresh (``HX-Request``).
+    """
+    job = farm.big_job_id
+    jobs_middle = max(1, Job.objects.count() // 50 // 2)
+    tasks_middle = max(1, Task.objects.filter(job_id=job).count() // 100 // 2)
+    agents_middle = max(1, Agent.objects.count() // 100 // 2)
+    agent = Agent.objects.order_by("hostname").values_list("pk", flat=True).first()
+    group = JobGroup.objects.order_by("pk").values_list("pk", flat=True).first()
+    jobtype = JobType.objects.order_by("pk").values_list("pk", flat=True).first()
+    software = Software.objects.order_by("pk").values_list("pk", flat=True).first()
+    queue = JobQueue.objects.order_by("pk").values_list("pk", flat=True).first()
+    logs = dict(
+        TaskTaskLogAssociation.objects.filter(task__job_id=job)
+        .order_by("task__frame")
+        .values_list("task_id", "log_id")
+    )
+    plain, packed = list(logs)[:2]
+    log = TaskLog.objects.get(pk=logs[plain])
+    near_end = max(0, logfile_path(log.identifier).stat().st_size - 10_000)
+    jobs = reverse("web:jobs")
+    job_page = reverse("web:job", args=[job])
+    agents = reverse("web:agents")
+    statistics_page = reverse("web:statistics")
     return [
-        reverse("web:jobs"),
-        reverse("web:job", args=[farm.big_job_id]),
-        reverse("web:agents"),
+        jobs,
+        f"{jobs}?state=running",
+        f"{jobs}?state=done&state=failed&sort=-priority",
+        f"{jobs}?sort=title",
+        f"{jobs}?sort=-finished",
+        f"{jobs}?q=shot",
+        f"{jobs}?mine=1",
+        f"{jobs}?tag=tag3",
+        f"{jobs}?page={jobs_middle}",
+        f"{HTMX}{jobs}",
+        job_page,
+        f"{job_page}?page={tasks_middle}",
+        f"{job_page}?task_state=failed",
+        f"{job_page}?task_state=queued",
+        reverse("web:job_live", args=[job]),
+        reverse("web:job_chart", args=[job]),
+        reverse("web:job_explain", args=[job]),
+        reverse("web:task_logs", args=[plain]),
+        reverse("web:task_log_more", args=[plain, logs[plain]]) + f"?offset={near_end}",
+        reverse("web:task_logs", args=[packed]),
+        agents,
+        f"{agents}?sort=-free_ram&tag=tag3",
+        f"{agents}?page={agents_middle}",
+        f"{HTMX}{agents}",
+        reverse("web:agent", args=[agent]),
         reverse("web:queues"),
-        reverse("web:statistics"),
-        reverse("web:task_logs", args=[farm.log_task_id]),
+        reverse("web:jobgroups"),
+        reverse("web:jobgroup", args=[group]),
+        reverse("web:jobtypes"),
+        reverse("web:jobtype", args=[jobtype]),
+        reverse("web:software_list"),
+        reverse("web:software", args=[software]),
+        statistics_page,
+        *(f"{statistics_page}?range={key}" for key in RANGES if key != "custom"),
+        f"{statistics_page}?range=1w&queue={queue}",
         reverse("web:account"),
     ]
+
+
+def _get(client: Client, url: str) -> int:
+    """GET ``url`` (an `HTMX` one as htmx asks), read it whole; the status."""
+    headers = {}
+    if url.startswith(HTMX):
+        url = url.removeprefix(HTMX)
+        headers["HX-Request"] = "true"
+    response = client.get(url, headers=headers)
+    if getattr(response, "streaming", False):
+        b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    return int(response.status_code)
 
 
 def measure(
     client: Client, url: str, *, warmup: int, repeat: int, clock: Callable[[], float]
 ) -> Result:
-    """Time ``repeat`` GETs of ``url`` after ``warmup``; count one's statements."""
-    response = client.get(url)
-    if response.status_code != 200:
-        return Result(url, response.status_code)
+    """Time ``repeat`` GETs of ``url`` after ``warmup`` (and the first, uncached).
+
+    One more request counts its statements, another the peak memory Python
+    allocated (tracemalloc, apart from the timings: it slows Python down).
+    """
+    started = clock()
+    status = _get(client, url)
+    first = (clock() - started) * 1000
+    if status != 200:
+        return Result(url, status)
     for _ in range(warmup):
-        client.get(url)
+        _get(client, url)
     times = []
     for _ in range(repeat):
         started = clock()
-        client.get(url)
+        _get(client, url)
         times.append((clock() - started) * 1000)
     with CaptureQueriesContext(connection) as queries:
-        client.get(url)
+        _get(client, url)
+    # Read now: the next request empties the connection's log of statements.
+    statements = len(queries)
+    tracemalloc.start()
+    try:
+        _get(client, url)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    return Result(url, 200, statistics.median(times), p95, len(queries))
+    return Result(
+        url, 200, first, statistics.median(times), p95, statements, peak / 1e6
+    )
 
 
 def measure_pages(
@@ -542,16 +685,26 @@ def measure_pages(
 
 def report(results: list[Result]) -> bool:
     """Print the table; whether every page answered 200."""
-    print(f"{'URL':<34} {'median ms':>10} {'p95 ms':>8} {'queries':>8}  target")
+    width = max([34, *(len(result.url) for result in results)])
+    print(
+        f"{'URL':<{width}} {'first ms':>9} {'median ms':>10} {'p95 ms':>8}"
+        f" {'queries':>8} {'peak MB':>8}  target"
+    )
     for result in results:
         if result.status != 200:
-            print(f"{result.url:<34} {'FAILED: answered ' + str(result.status):>28}")
+            print(f"{result.url:<{width}} {'FAILED: answered ' + str(result.status)}")
             continue
         verdict = "ok" if result.p95_ms <= TARGET_MS else "SLOW"
         print(
-            f"{result.url:<34} {result.median_ms:>10.1f} {result.p95_ms:>8.1f}"
-            f" {result.queries:>8}  <= {TARGET_MS} ms: {verdict}"
+            f"{result.url:<{width}} {result.first_ms:>9.1f} {result.median_ms:>10.1f}"
+            f" {result.p95_ms:>8.1f} {result.queries:>8} {result.peak_mb:>8.1f}"
+            f"  <= {TARGET_MS} ms: {verdict}"
         )
+    try:
+        load = os.getloadavg()
+        print("load average: " + " ".join(f"{value:.2f}" for value in load))
+    except OSError:
+        pass
     return all(result.status == 200 for result in results)
 
 

@@ -105,135 +105,136 @@ def _with_value(
     )
 
 
-@admin.action(description="Move selected jobs to a queue")
-def move_to_queue(
-    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]
-) -> TemplateResponse | None:
-    """Put the jobs in the queue chosen on the next page."""
-    return _with_value(
-        modeladmin,
-        request,
-        queryset,
-        form_class=QueueForm,
-        title="Move jobs to a queue",
-        apply=lambda jobs, data: move_jobs_to_queue(jobs=jobs, queue=data["queue"]),
-        describe=lambda data: (
-            f"Moved %(count)d job to queue {_literal(data['queue'])}.",
-            f"Moved %(count)d jobs to queue {_literal(data['queue'])}.",
-            "No job was moved: they were all in that queue already.",
-        ),
-    )
+Action = Callable[[Any, HttpRequest, QuerySet[Any]], TemplateResponse | None]
 
 
-@admin.action(description="Set priority and weight of selected jobs")
-def set_priority_and_weight(
-    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]
-) -> TemplateResponse | None:
-    """Give the jobs the priority and/or weight of the next page."""
-    return _with_value(
-        modeladmin,
-        request,
-        queryset,
-        form_class=PriorityWeightForm,
-        title="Set the priority and weight of jobs",
-        apply=lambda jobs, data: set_jobs_priority_and_weight(
-            jobs=jobs, priority=data.get("priority"), weight=data.get("weight")
-        ),
-        describe=lambda data: (
-            "Changed the priority or weight of %(count)d job.",
-            "Changed the priority or weight of %(count)d jobs.",
-            "No job was changed: they all had that priority and weight already.",
-        ),
-    )
+def _value_action(
+    name: str,
+    *,
+    description: str,
+    doc: str,
+    form_class: type[forms.Form],
+    title: str,
+    apply: Apply,
+    describe: Describe,
+) -> Action:
+    """An admin action called ``name`` that asks for a value, then applies it."""
+
+    def action(
+        modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> TemplateResponse | None:
+        return _with_value(
+            modeladmin,
+            request,
+            queryset,
+            form_class=form_class,
+            title=title,
+            apply=apply,
+            describe=describe,
+        )
+
+    action.__name__ = action.__qualname__ = name
+    action.__doc__ = doc
+    return cast(Action, admin.action(description=description)(action))
 
 
-@admin.action(description="Add a tag to selected jobs")
-def add_tag(
-    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]
-) -> TemplateResponse | None:
-    """Tag the jobs (the tag is created when new)."""
-    return _with_value(
-        modeladmin,
-        request,
-        queryset,
-        form_class=TagForm,
-        title="Add a tag to jobs",
-        apply=lambda jobs, data: add_tag_to_jobs(jobs=jobs, name=data["tag"]),
-        describe=lambda data: (
-            f"Tagged %(count)d job with “{_literal(data['tag'])}”.",
-            f"Tagged %(count)d jobs with “{_literal(data['tag'])}”.",
-            "No job was changed: they all had that tag already.",
-        ),
-    )
-
-
-@admin.action(description="Remove a tag from selected jobs")
-def remove_tag(
-    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]
-) -> TemplateResponse | None:
-    """Take a tag off the jobs."""
-    return _with_value(
-        modeladmin,
-        request,
-        queryset,
-        form_class=TagForm,
-        title="Remove a tag from jobs",
-        apply=lambda jobs, data: remove_tag_from_jobs(jobs=jobs, name=data["tag"]),
-        describe=lambda data: (
-            f"Removed the tag “{_literal(data['tag'])}” from %(count)d job.",
-            f"Removed the tag “{_literal(data['tag'])}” from %(count)d jobs.",
-            "No job was changed: none of them had that tag.",
-        ),
-    )
+def _tag(data: dict[str, Any]) -> str:
+    return f"“{_literal(data['tag'])}”"
 
 
 def _requirement(data: dict[str, Any]) -> str:
-    return ("not " if data.get("negate") else "") + f"“{_literal(data['tag'])}”"
+    return ("not " if data.get("negate") else "") + _tag(data)
 
 
-@admin.action(description="Add a tag requirement to selected jobs")
-def add_tag_requirement(
-    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]
-) -> TemplateResponse | None:
-    """Make the jobs require (or, negated, forbid) a tag of their agents."""
-    return _with_value(
-        modeladmin,
-        request,
-        queryset,
-        form_class=TagRequirementForm,
-        title="Add a tag requirement to jobs",
-        apply=lambda jobs, data: add_tag_requirement_to_jobs(
-            jobs=jobs, name=data["tag"], negate=bool(data.get("negate"))
-        ),
-        describe=lambda data: (
-            f"Added the tag requirement {_requirement(data)} to %(count)d job.",
-            f"Added the tag requirement {_requirement(data)} to %(count)d jobs.",
-            "No job was changed: they all had that tag requirement already.",
-        ),
-    )
+move_to_queue = _value_action(
+    "move_to_queue",
+    description="Move selected jobs to a queue",
+    doc="Put the jobs in the queue chosen on the next page.",
+    form_class=QueueForm,
+    title="Move jobs to a queue",
+    apply=lambda jobs, data: move_jobs_to_queue(jobs=jobs, queue=data["queue"]),
+    describe=lambda data: (
+        f"Moved %(count)d job to queue {_literal(data['queue'])}.",
+        f"Moved %(count)d jobs to queue {_literal(data['queue'])}.",
+        "No job was moved: they were all in that queue already.",
+    ),
+)
 
+set_priority_and_weight = _value_action(
+    "set_priority_and_weight",
+    description="Set priority and weight of selected jobs",
+    doc="Give the jobs the priority and/or weight of the next page.",
+    form_class=PriorityWeightForm,
+    title="Set the priority and weight of jobs",
+    apply=lambda jobs, data: set_jobs_priority_and_weight(
+        jobs=jobs, priority=data.get("priority"), weight=data.get("weight")
+    ),
+    describe=lambda data: (
+        "Changed the priority or weight of %(count)d job.",
+        "Changed the priority or weight of %(count)d jobs.",
+        "No job was changed: they all had that priority and weight already.",
+    ),
+)
 
-@admin.action(description="Remove a tag requirement from selected jobs")
-def remove_tag_requirement(
-    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]
-) -> TemplateResponse | None:
-    """Drop the jobs' requirement (or prohibition) of a tag."""
-    return _with_value(
-        modeladmin,
-        request,
-        queryset,
-        form_class=TagForm,
-        title="Remove a tag requirement from jobs",
-        apply=lambda jobs, data: remove_tag_requirement_from_jobs(
-            jobs=jobs, name=data["tag"]
-        ),
-        describe=lambda data: (
-            f"Removed the requirement of “{_literal(data['tag'])}” from %(count)d job.",
-            "Removed the requirement of "
-            f"“{_literal(data['tag'])}” from %(count)d jobs.",
-            "No job was changed: none of them required or forbade that tag.",
-        ),
-    )
+add_tag = _value_action(
+    "add_tag",
+    description="Add a tag to selected jobs",
+    doc="Tag the jobs (the tag is created when new).",
+    form_class=TagForm,
+    title="Add a tag to jobs",
+    apply=lambda jobs, data: add_tag_to_jobs(jobs=jobs, name=data["tag"]),
+    describe=lambda data: (
+        f"Tagged %(count)d job with {_tag(data)}.",
+        f"Tagged %(count)d jobs with {_tag(data)}.",
+        "No job was changed: they all had that tag already.",
+    ),
+)
+
+remove_tag = _value_action(
+    "remove_tag",
+    description="Remove a tag from selected jobs",
+    doc="Take a tag off the jobs.",
+    form_class=TagForm,
+    title="Remove a tag from jobs",
+    apply=lambda jobs, data: remove_tag_from_jobs(jobs=jobs, name=data["tag"]),
+    describe=lambda data: (
+        f"Removed the tag {_tag(data)} from %(count)d job.",
+        f"Removed the tag {_tag(data)} from %(count)d jobs.",
+        "No job was changed: none of them had that tag.",
+    ),
+)
+
+add_tag_requirement = _value_action(
+    "add_tag_requirement",
+    description="Add a tag requirement to selected jobs",
+    doc="Make the jobs require (or, negated, forbid) a tag of their agents.",
+    form_class=TagRequirementForm,
+    title="Add a tag requirement to jobs",
+    apply=lambda jobs, data: add_tag_requirement_to_jobs(
+        jobs=jobs, name=data["tag"], negate=bool(data.get("negate"))
+    ),
+    describe=lambda data: (
+        f"Added the tag requirement {_requirement(data)} to %(count)d job.",
+        f"Added the tag requirement {_requirement(data)} to %(count)d jobs.",
+        "No job was changed: they all had that tag requirement already.",
+    ),
+)
+
+remove_tag_requirement = _value_action(
+    "remove_tag_requirement",
+    description="Remove a tag requirement from selected jobs",
+    doc="Drop the jobs' requirement (or prohibition) of a tag.",
+    form_class=TagForm,
+    title="Remove a tag requirement from jobs",
+    apply=lambda jobs, data: remove_tag_requirement_from_jobs(
+        jobs=jobs, name=data["tag"]
+    ),
+    describe=lambda data: (
+        f"Removed the requirement of {_tag(data)} from %(count)d job.",
+        f"Removed the requirement of {_tag(data)} from %(count)d jobs.",
+        "No job was changed: none of them required or forbade that tag.",
+    ),
+)
 
 
 #: The actions, in the order of the admin's action menu.

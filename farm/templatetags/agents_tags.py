@@ -1,9 +1,8 @@
-"""Template filters of the agents and job queues pages."""
+"""Template filters of the agents and job queues pages: times ago, ISO times."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django import template
 from django.utils import timezone
@@ -11,15 +10,6 @@ from django.utils import timezone
 from farm.templatetags.dashboard import duration
 
 register = template.Library()
-
-
-@register.filter
-def frame(value: Decimal | float | int | None) -> str:
-    """A frame number as people write it: ``10``, ``2.5`` (never ``1E+1``)."""
-    if value is None:
-        return ""
-    number = value if isinstance(value, Decimal) else Decimal(str(value))
-    return f"{number.normalize():f}"
 
 
 @register.filter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -69,3 +70,12 @@ def duration(value: timedelta | float | int | None) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
+
+
+@register.filter
+def frame(value: Decimal | float | int | None) -> str:
+    """A frame number as people write it: ``10``, ``2.5`` (never ``1E+1``)."""
+    if value is None:
+        return ""
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    return f"{number.normalize():f}"

@@ -1,10 +1,9 @@
-"""Template tags of a job's page: frames, elapsed times, a task's bar, JSON."""
+"""Template tags of a job's page: elapsed times, a task's bar, JSON."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -14,14 +13,6 @@ from farm.choices import WorkState
 from farm.templatetags.dashboard import duration
 
 register = template.Library()
-
-
-@register.filter
-def frame(value: Decimal | None) -> str:
-    """A frame number as people write it: ``10``, ``2.5`` (never ``1E+1``)."""
-    if value is None:
-        return ""
-    return f"{value.normalize():f}"
 
 
 @register.simple_tag

@@ -263,3 +263,79 @@ def test_removing_an_unknown_requirement_changes_nothing(
     assert remove_tag_requirement_from_jobs(jobs=_jobs(job), name="nope") == 0
     assert not Tag.objects.exists()
     assert signalled == []
+
+
+# --- one job (the job page's edits: a queryset of one) -------------------------
+def _one(job: Job) -> Any:
+    """The job as a queryset of one, as the job page passes it."""
+    return Job.objects.filter(pk=job.pk)
+
+
+def test_one_job_adding_a_new_tag_creates_it() -> None:
+    job = JobFactory.create()
+    assert add_tag_to_jobs(jobs=_one(job), name="urgent") == 1
+    assert list(job.tags.values_list("tag", flat=True)) == ["urgent"]
+
+
+def test_one_job_adding_a_tag_twice_changes_nothing() -> None:
+    job = JobFactory.create()
+    add_tag_to_jobs(jobs=_one(job), name="urgent")
+    assert add_tag_to_jobs(jobs=_one(job), name="urgent") == 0
+    assert job.tags.count() == 1
+
+
+def test_one_job_adding_a_tag_keeps_the_others() -> None:
+    job = JobFactory.create()
+    job.tags.add(TagFactory.create(tag="old"))
+    add_tag_to_jobs(jobs=_one(job), name="new")
+    assert sorted(job.tags.values_list("tag", flat=True)) == ["new", "old"]
+
+
+def test_one_job_a_blank_tag_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        add_tag_to_jobs(jobs=_one(JobFactory.create()), name="   ")
+    assert not Tag.objects.exists()
+
+
+def test_one_job_removing_a_tag_leaves_the_tag_for_others() -> None:
+    job, other = JobFactory.create(), JobFactory.create()
+    for each in (job, other):
+        add_tag_to_jobs(jobs=_one(each), name="shared")
+    assert remove_tag_from_jobs(jobs=_one(job), name="shared") == 1
+    assert not job.tags.exists()
+    assert list(other.tags.values_list("tag", flat=True)) == ["shared"]
+
+
+def test_one_job_removing_a_missing_tag_says_so_and_creates_nothing() -> None:
+    assert remove_tag_from_jobs(jobs=_one(JobFactory.create()), name="ghost") == 0
+    assert not Tag.objects.exists()
+
+
+def test_one_job_requiring_a_tag_and_then_forbidding_it() -> None:
+    job = JobFactory.create()
+    assert add_tag_requirement_to_jobs(jobs=_one(job), name="gpu") == 1
+    assert add_tag_requirement_to_jobs(jobs=_one(job), name="gpu", negate=True) == 1
+    assert list(JobTagRequirement.objects.values_list("tag__tag", "negate")) == [
+        ("gpu", True)
+    ]
+
+
+def test_one_job_setting_the_same_requirement_again_changes_nothing() -> None:
+    job = JobFactory.create()
+    add_tag_requirement_to_jobs(jobs=_one(job), name="gpu", negate=True)
+    assert add_tag_requirement_to_jobs(jobs=_one(job), name="gpu", negate=True) == 0
+
+
+def test_one_job_removing_a_requirement() -> None:
+    job = JobFactory.create()
+    add_tag_requirement_to_jobs(jobs=_one(job), name="gpu")
+    assert remove_tag_requirement_from_jobs(jobs=_one(job), name="gpu") == 1
+    assert remove_tag_requirement_from_jobs(jobs=_one(job), name="gpu") == 0
+    assert not JobTagRequirement.objects.exists()
+
+
+def test_one_job_requirements_of_other_jobs_stay() -> None:
+    job, other = JobFactory.create(), JobFactory.create()
+    add_tag_requirement_to_jobs(jobs=_one(other), name="gpu")
+    assert remove_tag_requirement_from_jobs(jobs=_one(job), name="gpu") == 0
+    assert JobTagRequirement.objects.filter(job=other).count() == 1

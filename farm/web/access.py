@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from farm.services.owners import is_farm_admin, may_change_job
 
@@ -59,10 +60,17 @@ def refuse(
     return back(request, fallback, **kwargs)
 
 
-def farm_admin_required(refusal: str) -> Callable[[View], View]:
-    """Log-in required, then only farm admins run the view; others see ``refusal``."""
+def farm_admin_required(refusal: str, *, post: bool = False) -> Callable[[View], View]:
+    """Log-in required, then only farm admins run the view; others see ``refusal``.
+
+    With ``post``, a farm admin's request other than POST is answered 405
+    (`require_POST`), after the check: a change is never made by a GET.
+    """
 
     def decorate(view: View) -> View:
+        if post:
+            view = require_POST(view)
+
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not is_farm_admin(request.user):

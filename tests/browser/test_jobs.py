@@ -169,3 +169,19 @@ def test_a_non_owner_sees_no_enabled_delete_control(
     assert "not yours" in page.locator(f"#job-{job.pk}").inner_text()
     assert page.is_disabled(f"#select-job-{job.pk}")
     assert page.is_disabled("button[name=action][value=delete]")
+
+
+def test_select_all_skips_the_jobs_the_user_may_not_change(
+    page: Page, live_server: LiveServer, login_as: Callable[[User], None]
+) -> None:
+    """Select all ticks the user's own jobs, never the disabled box of another's."""
+    user = UserFactory.create(username="owner")
+    own = JobFactory.create(user=user, title="yours")
+    other = JobFactory.create(user=UserFactory.create(username="other"), title="not")
+    login_as(user)
+
+    page.goto(f"{live_server.url}/jobs/")
+    page.check("input[data-select-all=job]")
+
+    assert page.is_checked(f"#select-job-{own.pk}")
+    assert not page.is_checked(f"#select-job-{other.pk}")

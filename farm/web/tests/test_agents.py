@@ -18,7 +18,8 @@ from accounts.models import User
 from accounts.tests.factories import RoleFactory, UserFactory
 from farm.choices import AgentState
 from farm.models import Agent, Tag
-from farm.templatetags.agents_tags import ago, frame, iso
+from farm.templatetags.agents_tags import ago, iso
+from farm.templatetags.dashboard import frame
 from farm.tests.factories import (
     AgentDiskFactory,
     AgentFactory,

@@ -8,7 +8,7 @@ services the API and the admin use (`farm.services.agents`,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -30,6 +30,7 @@ from farm.services.agents import (
     set_agent_tags,
 )
 from farm.web.access import back, farm_admin_required, is_farm_admin
+from farm.web.actions import service_action
 from farm.web.filters_agents import AgentListFilterSet
 from farm.web.forms_agents import (
     AGENT_ACTIONS,
@@ -88,6 +89,27 @@ def agent_list(request: HttpRequest) -> HttpResponse:
     return render(request, "web/agents/list.html", context)
 
 
+#: The actions on agents' state: service, what it did (``{count}`` of
+#: ``{n}``), what to say when it changed none.
+STATE_ACTIONS: dict[str, tuple[Callable[..., int], str, str]] = {
+    "enable": (
+        enable_agents,
+        "Enabled {count} of {n} agent(s).",
+        "Nothing to enable: only disabled agents can be enabled.",
+    ),
+    "disable": (
+        disable_agents,
+        "Disabled {count} of {n} agent(s).",
+        "Nothing to disable: the agent(s) already were.",
+    ),
+    "restart": (
+        request_agent_restart,
+        "Asked {count} agent(s) to restart when they are next idle.",
+        "A restart was already pending.",
+    ),
+}
+
+
 def _act(
     request: HttpRequest, action: str, ids: Sequence[uuid.UUID], version_id: int | None
 ) -> None:
@@ -98,27 +120,10 @@ def _act(
         messages.error(request, "No such agent: it may have been deleted.")
         return
     n = len(found)
-    if action == "enable":
-        count = enable_agents(agents=agents)
-        text = (
-            f"Enabled {count} of {n} agent(s)."
-            if count
-            else ("Nothing to enable: only disabled agents can be enabled.")
-        )
-    elif action == "disable":
-        count = disable_agents(agents=agents)
-        text = (
-            f"Disabled {count} of {n} agent(s)."
-            if count
-            else ("Nothing to disable: the agent(s) already were.")
-        )
-    elif action == "restart":
-        count = request_agent_restart(agents=agents)
-        text = (
-            f"Asked {count} agent(s) to restart when they are next idle."
-            if count
-            else "A restart was already pending."
-        )
+    if action in STATE_ACTIONS:
+        service, did, nothing = STATE_ACTIONS[action]
+        count = service(agents=agents)
+        text = did.format(count=count, n=n) if count else nothing
     elif action == "check_software":
         count = request_software_check(agent_ids=found, version_id=version_id)
         text = f"Asked {count} agent(s) to check their software; see each agent's page."
@@ -199,31 +204,37 @@ def agent_action(request: HttpRequest, agent_id: uuid.UUID) -> HttpResponse:
 def agent_notes(request: HttpRequest, agent_id: uuid.UUID) -> HttpResponse:
     """POST: replace the agent's notes."""
     agent = _agent_or_404(agent_id)
-    form = AgentNotesForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        set_agent_notes(agent=agent, notes=form.cleaned_data["notes"])
-        messages.success(request, "Notes saved.")
-    elif request.method == "POST":
-        messages.error(request, _form_errors(form))
-    return _to_agent(agent_id)
+    if request.method != "POST":
+        return _to_agent(agent_id)
+    form = AgentNotesForm(request.POST)
+    return service_action(
+        request,
+        lambda: set_agent_notes(agent=agent, notes=form.cleaned_data["notes"]),
+        form=form,
+        done="Notes saved.",
+        failed="Notes not saved: {}",
+        to="web:agent",
+        agent_id=agent_id,
+    )
 
 
 @farm_admin_required(REFUSAL)
 def agent_tags(request: HttpRequest, agent_id: uuid.UUID) -> HttpResponse:
     """POST: make the listed tags the agent's tags (new ones are created)."""
     agent = _agent_or_404(agent_id)
-    form = AgentTagsForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            names = set_agent_tags(agent=agent, names=form.cleaned_data["tags"])
-        except ValidationError as error:
-            messages.error(request, f"Tags not saved: {' '.join(error.messages)}")
-        else:
-            shown = ", ".join(names) or "none"
-            messages.success(request, f"Tags saved: {shown}.")
-    elif request.method == "POST":
-        messages.error(request, _form_errors(form))
-    return _to_agent(agent_id)
+    if request.method != "POST":
+        return _to_agent(agent_id)
+    form = AgentTagsForm(request.POST)
+    return service_action(
+        request,
+        lambda: set_agent_tags(agent=agent, names=form.cleaned_data["tags"]),
+        form=form,
+        done=lambda names: f"Tags saved: {', '.join(names) or 'none'}.",
+        failed="Tags not saved: {}",
+        refusals=(ValidationError,),
+        to="web:agent",
+        agent_id=agent_id,
+    )
 
 
 @farm_admin_required(REFUSAL)

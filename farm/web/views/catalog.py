@@ -6,6 +6,7 @@ Every user reads these pages; only farm admins change job types (through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -16,7 +17,6 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -39,6 +39,7 @@ from farm.services.jobtypes import (
     update_jobtype_notification_templates,
 )
 from farm.web.access import farm_admin_required, is_farm_admin, refuse
+from farm.web.actions import service_action
 from farm.web.forms_catalog import (
     JobTypeCreateForm,
     NotificationTemplatesForm,
@@ -55,31 +56,18 @@ PER_PAGE = 50
 ADMINS_ONLY = "Only farm admins can change job types."
 
 
+def _jobtype_action(
+    request: HttpRequest, jobtype_id: int, call: Callable[[], Any], **options: Any
+) -> HttpResponse:
+    """`service_action` on a job type's page: it leads back there (unless ``then``)."""
+    return service_action(
+        request, call, to="web:jobtype", jobtype_id=jobtype_id, **options
+    )
+
+
 def paginate(request: HttpRequest, rows: Any, per_page: int = PER_PAGE) -> Page:
     """The page of ``rows`` that ``?page=`` asks for (the last one if too high)."""
     return Paginator(rows, per_page).get_page(request.GET.get("page"))
-
-
-def error_text(error: Exception) -> str:
-    """A service's refusal as one sentence for a message."""
-    if isinstance(error, ValidationError):
-        if hasattr(error, "error_dict"):
-            return "; ".join(
-                f"{name}: {' '.join(texts)}" if name != "__all__" else " ".join(texts)
-                for name, texts in error.message_dict.items()
-            )
-        return " ".join(error.messages)
-    return str(error)
-
-
-def form_errors(form: Any) -> str:
-    """A bound form's errors as one sentence for a message."""
-    return "; ".join(
-        f"{form.fields[name].label or name}: {' '.join(errors)}"
-        if name in form.fields
-        else " ".join(errors)
-        for name, errors in form.errors.items()
-    )
 
 
 def add_service_errors(form: Any, error: ValidationError) -> None:
@@ -228,58 +216,51 @@ def jobtype_create(request: HttpRequest) -> HttpResponse:
     return render(request, "web/catalog/jobtype_create.html", {"form": form})
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def jobtype_delete(request: HttpRequest, jobtype_id: int) -> HttpResponse:
     """Delete a job type with its versions, unless jobs or groups still use it."""
     jobtype = get_object_or_404(JobType, pk=jobtype_id)
-    try:
-        delete_jobtype(jobtype=jobtype)
-    except ConflictError as error:
-        return refuse(
-            request, f"Not deleted: {error}.", "web:jobtype", jobtype_id=jobtype_id
-        )
-    messages.success(request, f"Job type {jobtype.name} deleted.")
-    return redirect("web:jobtypes")
+    return _jobtype_action(
+        request,
+        jobtype_id,
+        lambda: delete_jobtype(jobtype=jobtype),
+        done=f"Job type {jobtype.name} deleted.",
+        failed="Not deleted: {}.",
+        refusals=(ConflictError,),
+        then=lambda _: redirect("web:jobtypes"),
+    )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def jobtype_requirement_add(request: HttpRequest, jobtype_id: int) -> HttpResponse:
     """Require a software (in a new version of the job type)."""
     jobtype = get_object_or_404(JobType, pk=jobtype_id)
     form = RequirementForm(request.POST)
-    if not form.is_valid():
-        return refuse(
-            request,
-            f"Not added: {form_errors(form)}",
-            "web:jobtype",
-            jobtype_id=jobtype_id,
+
+    def add() -> JobTypeSoftwareRequirement:
+        return add_jobtype_software_requirement(
+            jobtype=jobtype,
+            requirement=Requirement(
+                software=form.cleaned_data["software"],
+                min_version=form.cleaned_data["min_version"],
+                max_version=form.cleaned_data["max_version"],
+            ),
         )
-    requirement = Requirement(
-        software=form.cleaned_data["software"],
-        min_version=form.cleaned_data["min_version"],
-        max_version=form.cleaned_data["max_version"],
-    )
-    try:
-        row = add_jobtype_software_requirement(jobtype=jobtype, requirement=requirement)
-    except (ConflictError, ValidationError) as error:
-        return refuse(
-            request,
-            f"Not added: {error_text(error)}",
-            "web:jobtype",
-            jobtype_id=jobtype_id,
-        )
-    messages.success(
+
+    return _jobtype_action(
         request,
-        f"{jobtype.name} now requires {requirement.software.software} "
-        f"(version {row.jobtype_version.version}).",
+        jobtype_id,
+        add,
+        form=form,
+        done=lambda row: (
+            f"{jobtype.name} now requires {form.cleaned_data['software'].software} "
+            f"(version {row.jobtype_version.version})."
+        ),
+        failed="Not added: {}",
     )
-    return redirect("web:jobtype", jobtype_id=jobtype_id)
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def jobtype_requirement_remove(
     request: HttpRequest, jobtype_id: int, software_id: int
 ) -> HttpResponse:
@@ -302,30 +283,20 @@ def jobtype_requirement_remove(
     return redirect("web:jobtype", jobtype_id=jobtype_id)
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def jobtype_notifications(request: HttpRequest, jobtype_id: int) -> HttpResponse:
     """Change the job type's success and failure notification texts."""
     jobtype = get_object_or_404(JobType, pk=jobtype_id)
     form = NotificationTemplatesForm(request.POST, instance=jobtype)
-    if not form.is_valid():
-        return refuse(
-            request,
-            f"Not saved: {form_errors(form)}",
-            "web:jobtype",
-            jobtype_id=jobtype_id,
-        )
-    try:
-        update_jobtype_notification_templates(
+    return _jobtype_action(
+        request,
+        jobtype_id,
+        lambda: update_jobtype_notification_templates(
             jobtype=jobtype,
             **{name: form.cleaned_data[name] for name in form.Meta.fields},
-        )
-    except ValidationError as error:
-        return refuse(
-            request,
-            f"Not saved: {error_text(error)}",
-            "web:jobtype",
-            jobtype_id=jobtype_id,
-        )
-    messages.success(request, "Notification templates saved.")
-    return redirect("web:jobtype", jobtype_id=jobtype_id)
+        ),
+        form=form,
+        done="Notification templates saved.",
+        failed="Not saved: {}",
+        refusals=(ValidationError,),
+    )

@@ -6,13 +6,14 @@ versions and choose the default, through `farm.services.software`.
 
 from __future__ import annotations
 
-from django.contrib import messages
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
 
 from farm.models import Software, SoftwareVersion
 from farm.services.errors import ConflictError
@@ -25,7 +26,8 @@ from farm.services.software import (
     set_default_software_version,
     set_software_version_rank,
 )
-from farm.web.access import farm_admin_required, is_farm_admin, refuse
+from farm.web.access import farm_admin_required, is_farm_admin
+from farm.web.actions import service_action
 from farm.web.forms_catalog import (
     SoftwareForm,
     SoftwareVersionForm,
@@ -33,9 +35,18 @@ from farm.web.forms_catalog import (
     VersionRankForm,
 )
 from farm.web.queries_catalog import agents_per_version, jobtypes_requiring
-from farm.web.views.catalog import error_text, form_errors, paginate
+from farm.web.views.catalog import paginate
 
 ADMINS_ONLY = "Only farm admins can change software."
+
+
+def _software_action(
+    request: HttpRequest, software_id: int, call: Callable[[], Any], **options: Any
+) -> HttpResponse:
+    """`service_action` on a software's page: it leads back there (unless ``then``)."""
+    return service_action(
+        request, call, to="web:software", software_id=software_id, **options
+    )
 
 
 @login_required
@@ -81,67 +92,58 @@ def software(request: HttpRequest, software_id: int) -> HttpResponse:
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_add(request: HttpRequest) -> HttpResponse:
     """Add a software (without versions)."""
     form = SoftwareForm(request.POST)
-    if not form.is_valid():
-        return refuse(request, f"Not added: {form_errors(form)}", "web:software_list")
-    try:
-        item = create_software(name=form.cleaned_data["name"])
-    except (ConflictError, ValidationError) as error:
-        return refuse(request, f"Not added: {error_text(error)}", "web:software_list")
-    messages.success(request, f"Software {item.software} added.")
-    return redirect("web:software", software_id=item.pk)
+    return service_action(
+        request,
+        lambda: create_software(name=form.cleaned_data["name"]),
+        form=form,
+        done=lambda item: f"Software {item.software} added.",
+        failed="Not added: {}",
+        to="web:software_list",
+        then=lambda item: redirect("web:software", software_id=item.pk),
+    )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_delete(request: HttpRequest, software_id: int) -> HttpResponse:
     """Remove a software and its versions, unless something requires it."""
     item = get_object_or_404(Software, pk=software_id)
-    try:
-        delete_software(software=item)
-    except ConflictError as error:
-        return refuse(
-            request, f"Not removed: {error}.", "web:software", software_id=software_id
-        )
-    messages.success(request, f"Software {item.software} removed.")
-    return redirect("web:software_list")
+    return _software_action(
+        request,
+        software_id,
+        lambda: delete_software(software=item),
+        done=f"Software {item.software} removed.",
+        failed="Not removed: {}.",
+        refusals=(ConflictError,),
+        then=lambda _: redirect("web:software_list"),
+    )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_version_add(request: HttpRequest, software_id: int) -> HttpResponse:
     """Add a version; without a rank it ranks above every other."""
     item = get_object_or_404(Software, pk=software_id)
     form = SoftwareVersionForm(request.POST)
-    if not form.is_valid():
-        return refuse(
-            request,
-            f"Not added: {form_errors(form)}",
-            "web:software",
-            software_id=software_id,
-        )
-    spec = VersionSpec(
-        version=form.cleaned_data["version"],
-        rank=form.cleaned_data["rank"],
-        default=form.cleaned_data["default"],
+    return _software_action(
+        request,
+        software_id,
+        lambda: add_software_version(
+            software=item,
+            spec=VersionSpec(
+                version=form.cleaned_data["version"],
+                rank=form.cleaned_data["rank"],
+                default=form.cleaned_data["default"],
+            ),
+        ),
+        form=form,
+        done=lambda version: (
+            f"Version {version.version} added with rank {version.rank}."
+        ),
+        failed="Not added: {}",
     )
-    try:
-        version = add_software_version(software=item, spec=spec)
-    except (ConflictError, ValidationError) as error:
-        return refuse(
-            request,
-            f"Not added: {error_text(error)}",
-            "web:software",
-            software_id=software_id,
-        )
-    messages.success(
-        request, f"Version {version.version} added with rank {version.rank}."
-    )
-    return redirect("web:software", software_id=software_id)
 
 
 def _version(software_id: int, version_id: int) -> SoftwareVersion:
@@ -152,80 +154,61 @@ def _version(software_id: int, version_id: int) -> SoftwareVersion:
     )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_version_delete(
     request: HttpRequest, software_id: int, version_id: int
 ) -> HttpResponse:
     """Remove a version, unless a job or job type requires it."""
     version = _version(software_id, version_id)
-    try:
-        delete_software_version(version=version)
-    except ConflictError as error:
-        return refuse(
-            request, f"Not removed: {error}.", "web:software", software_id=software_id
-        )
-    messages.success(request, f"Version {version.version} removed.")
-    return redirect("web:software", software_id=software_id)
+    return _software_action(
+        request,
+        software_id,
+        lambda: delete_software_version(version=version),
+        done=f"Version {version.version} removed.",
+        failed="Not removed: {}.",
+        refusals=(ConflictError,),
+    )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_version_rank(
     request: HttpRequest, software_id: int, version_id: int
 ) -> HttpResponse:
     """Give a version a new rank."""
     version = _version(software_id, version_id)
     form = VersionRankForm(request.POST)
-    if not form.is_valid():
-        return refuse(
-            request,
-            f"Rank not changed: {form_errors(form)}",
-            "web:software",
-            software_id=software_id,
-        )
-    try:
-        set_software_version_rank(version=version, rank=form.cleaned_data["rank"])
-    except (ConflictError, ValidationError, SoftwareVersion.DoesNotExist) as error:
-        return refuse(
-            request,
-            f"Rank not changed: {error_text(error)}",
-            "web:software",
-            software_id=software_id,
-        )
-    messages.success(request, f"Version {version.version} now has rank {version.rank}.")
-    return redirect("web:software", software_id=software_id)
+    return _software_action(
+        request,
+        software_id,
+        lambda: set_software_version_rank(
+            version=version, rank=form.cleaned_data["rank"]
+        ),
+        form=form,
+        done=lambda _: f"Version {version.version} now has rank {version.rank}.",
+        failed="Rank not changed: {}",
+        refusals=(ConflictError, ValidationError, SoftwareVersion.DoesNotExist),
+    )
 
 
-@farm_admin_required(ADMINS_ONLY)
-@require_POST
+@farm_admin_required(ADMINS_ONLY, post=True)
 def software_version_default(
     request: HttpRequest, software_id: int, version_id: int
 ) -> HttpResponse:
     """Make a version the default (``default=1``) or not (``default=0``)."""
     version = _version(software_id, version_id)
     form = VersionDefaultForm(request.POST)
-    if not form.is_valid():
-        return refuse(
-            request,
-            f"Default not changed: {form_errors(form)}",
-            "web:software",
-            software_id=software_id,
-        )
-    try:
-        set_default_software_version(
+    return _software_action(
+        request,
+        software_id,
+        lambda: set_default_software_version(
             version=version, default=form.cleaned_data["default"]
-        )
-    except SoftwareVersion.DoesNotExist as error:
-        return refuse(
-            request,
-            f"Default not changed: {error}",
-            "web:software",
-            software_id=software_id,
-        )
-    if version.default:
-        text = f"Version {version.version} is now the default."
-    else:
-        text = f"Version {version.version} is no longer the default."
-    messages.success(request, text)
-    return redirect("web:software", software_id=software_id)
+        ),
+        form=form,
+        done=lambda _: (
+            f"Version {version.version} is now the default."
+            if version.default
+            else f"Version {version.version} is no longer the default."
+        ),
+        failed="Default not changed: {}",
+        refusals=(SoftwareVersion.DoesNotExist,),
+    )

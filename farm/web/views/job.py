@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from farm.choices import WorkState
 from farm.models import Job, Task
+from farm.models.jobs import JobQuerySet
 from farm.services import (
     alter_frame_range,
     mark_jobs_for_deletion,
@@ -36,11 +37,11 @@ from farm.services import (
     rerun_tasks,
     unpause_jobs,
 )
-from farm.services.job_tags import (
-    add_job_tag,
-    remove_job_tag,
-    remove_job_tag_requirement,
-    set_job_tag_requirement,
+from farm.services.job_settings import (
+    add_tag_requirement_to_jobs,
+    add_tag_to_jobs,
+    remove_tag_from_jobs,
+    remove_tag_requirement_from_jobs,
 )
 from farm.services.job_upgrades import upgrade_job_to_latest_jobtype_version
 from farm.services.submission import (
@@ -247,6 +248,25 @@ def job_change(view: JobAction) -> JobAction:
     return login_required(wrapper)
 
 
+def job_form(form_class: type[Any]) -> Callable[[JobAction], JobAction]:
+    """`job_change`, then ``form_class`` filled from the POST: invalid, a message.
+
+    The view gets the valid form after the job.
+    """
+
+    def decorate(view: JobAction) -> JobAction:
+        @wraps(view)
+        def wrapper(request: HttpRequest, job: Job, **kwargs: Any) -> HttpResponse:
+            form = form_class(request.POST)
+            if not form.is_valid():
+                return _failed(request, job, _form_errors(form))
+            return view(request, job, form, **kwargs)
+
+        return job_change(wrapper)
+
+    return decorate
+
+
 def _back(request: HttpRequest, job: Job) -> HttpResponse:
     return back(request, "web:job", job_id=job.pk)
 
@@ -289,7 +309,8 @@ def _done(
     return _back(request, job)
 
 
-def _one(job: Job) -> Any:
+def _one(job: Job) -> JobQuerySet:
+    """The job as a queryset of one, for the services of many jobs."""
     return Job.objects.filter(pk=job.pk)
 
 
@@ -311,32 +332,34 @@ def unpause(request: HttpRequest, job: Job) -> HttpResponse:
     return _done(request, job, "The job was not paused.", changed=False)
 
 
-@job_change
-def rerun(request: HttpRequest, job: Job) -> HttpResponse:
-    """Queue every task of the job again, except the running ones."""
-    count = rerun_jobs(jobs=_one(job))
+def _rerun(request: HttpRequest, job: Job, *, failed_only: bool) -> HttpResponse:
+    """Queue the job's tasks again (the failed ones only); say how many."""
+    count = rerun_jobs(jobs=_one(job), failed_only=failed_only)
+    which = "failed task" if failed_only else "task"
     return _done(
         request,
         job,
-        f"Queued {count} task{'s' if count != 1 else ''} again."
+        f"Queued {count} {which}{'s' if count != 1 else ''} again."
         if count
-        else "No task was queued again: they are all running.",
+        else (
+            "No task has failed."
+            if failed_only
+            else "No task was queued again: they are all running."
+        ),
         changed=bool(count),
     )
+
+
+@job_change
+def rerun(request: HttpRequest, job: Job) -> HttpResponse:
+    """Queue every task of the job again, except the running ones."""
+    return _rerun(request, job, failed_only=False)
 
 
 @job_change
 def rerun_failed(request: HttpRequest, job: Job) -> HttpResponse:
     """Queue the failed tasks of the job again."""
-    count = rerun_jobs(jobs=_one(job), failed_only=True)
-    return _done(
-        request,
-        job,
-        f"Queued {count} failed task{'s' if count != 1 else ''} again."
-        if count
-        else "No task has failed.",
-        changed=bool(count),
-    )
+    return _rerun(request, job, failed_only=True)
 
 
 @job_change
@@ -376,30 +399,21 @@ def _update(
     return _done(request, job, success)
 
 
-@job_change
-def scheduling(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(SchedulingForm)
+def scheduling(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Priority, weight, minimum and maximum agents, batch size."""
-    form = SchedulingForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     return _update(request, job, "Scheduling parameters saved.", **form.cleaned_data)
 
 
-@job_change
-def notes(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(NotesForm)
+def notes(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """The job's notes."""
-    form = NotesForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     return _update(request, job, "Notes saved.", notes=form.cleaned_data["notes"])
 
 
-@job_change
-def autodelete(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(AutodeleteForm)
+def autodelete(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """How long after it finished the job is deleted (or never)."""
-    form = AutodeleteForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     seconds = form.seconds()
     return _update(
         request,
@@ -411,12 +425,9 @@ def autodelete(request: HttpRequest, job: Job) -> HttpResponse:
     )
 
 
-@job_change
-def frames(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(FrameRangeForm)
+def frames(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """A new frame range: tasks of new frames are made, those of gone frames go."""
-    form = FrameRangeForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     try:
         alter_frame_range(job=job, **form.cleaned_data)
     except ValidationError as error:
@@ -424,19 +435,16 @@ def frames(request: HttpRequest, job: Job) -> HttpResponse:
     return _done(request, job, "Frame range changed.")
 
 
-@job_change
-def tags(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(TagForm)
+def tags(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Add a tag to the job, or take one off."""
-    form = TagForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     name = form.cleaned_data["tag"]
     if form.cleaned_data["operation"] == "remove":
-        if remove_job_tag(job=job, name=name):
+        if remove_tag_from_jobs(jobs=_one(job), name=name):
             return _done(request, job, f"Tag {name!r} removed.")
         return _failed(request, job, f"The job has no tag {name!r}.")
     try:
-        added = add_job_tag(job=job, name=name)
+        added = bool(add_tag_to_jobs(jobs=_one(job), name=name))
     except ValidationError as error:
         return _failed(request, job, f"Tag {name!r}: {_errors(error)}")
     return _done(
@@ -447,20 +455,19 @@ def tags(request: HttpRequest, job: Job) -> HttpResponse:
     )
 
 
-@job_change
-def tag_requirements(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(TagRequirementForm)
+def tag_requirements(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Require or forbid a tag on the job's agents, or drop a requirement."""
-    form = TagRequirementForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     name = form.cleaned_data["tag"]
     if form.cleaned_data["operation"] == "remove":
-        if remove_job_tag_requirement(job=job, name=name):
+        if remove_tag_requirement_from_jobs(jobs=_one(job), name=name):
             return _done(request, job, f"Requirement of tag {name!r} removed.")
         return _failed(request, job, f"The job has no requirement of tag {name!r}.")
     negate = form.cleaned_data["negate"]
     try:
-        changed = set_job_tag_requirement(job=job, name=name, negate=negate)
+        changed = bool(
+            add_tag_requirement_to_jobs(jobs=_one(job), name=name, negate=negate)
+        )
     except ValidationError as error:
         return _failed(request, job, f"Tag {name!r}: {_errors(error)}")
     verb = "must not have" if negate else "must have"
@@ -474,12 +481,9 @@ def tag_requirements(request: HttpRequest, job: Job) -> HttpResponse:
     )
 
 
-@job_change
-def notified_user_add(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(NotifiedUserForm)
+def notified_user_add(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Tell a user about the job's success, failure or deletion."""
-    form = NotifiedUserForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     username = form.cleaned_data["username"]
     try:
         _, created = add_notified_user(
@@ -500,12 +504,9 @@ def notified_user_add(request: HttpRequest, job: Job) -> HttpResponse:
     )
 
 
-@job_change
-def notified_user_remove(request: HttpRequest, job: Job) -> HttpResponse:
+@job_form(UsernameForm)
+def notified_user_remove(request: HttpRequest, job: Job, form: Any) -> HttpResponse:
     """Stop telling a user about the job."""
-    form = UsernameForm(request.POST)
-    if not form.is_valid():
-        return _failed(request, job, _form_errors(form))
     username = form.cleaned_data["username"]
     try:
         removed = remove_notified_user(job=job, username=username)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -74,27 +73,7 @@ def _sort_links(request: HttpRequest, sort: str) -> dict[str, dict[str, str]]:
     return links
 
 
-def _reload_when_logged_out(
-    view: Callable[..., HttpResponse],
-) -> Callable[..., HttpResponse]:
-    """`login_required`, except for the page's own refresh (htmx) once logged out.
-
-    The refresh would follow the redirect and put the login form in the
-    table; the page is reloaded instead (``HX-Refresh``), which leads to the
-    login page and back.
-    """
-    protected = login_required(view)
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if getattr(request, "htmx", False) and not request.user.is_authenticated:
-            return HttpResponse(status=204, headers={"HX-Refresh": "true"})
-        return protected(request, *args, **kwargs)
-
-    return wrapper
-
-
-@_reload_when_logged_out
+@login_required
 def job_list(request: HttpRequest) -> HttpResponse:
     """``/jobs/``: the visible jobs with filters, sorting, counts and bulk actions.
 

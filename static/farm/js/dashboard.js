@@ -4,7 +4,7 @@
 //   'visible'], farm:visible from:body"`: nothing is fetched while the tab is
 //   hidden, and they refresh at once when it shows again.
 // - `<input type="checkbox" data-select-all="NAME">` checks or clears every
-//   checkbox called NAME in the same form.
+//   enabled checkbox called NAME in the same form (disabled ones keep their state).
 // - `<form data-confirm="Question?">` asks before submitting.
 (function () {
   "use strict";
@@ -18,7 +18,7 @@
     if (!box.matches || !box.matches("input[data-select-all]")) { return; }
     var form = box.form || document;
     var name = box.getAttribute("data-select-all");
-    form.querySelectorAll('input[type="checkbox"][name="' + name + '"]').forEach(function (item) {
+    form.querySelectorAll('input[type="checkbox"][name="' + name + '"]:not(:disabled)').forEach(function (item) {
       item.checked = box.checked;
     });
   });
