@@ -120,7 +120,7 @@ class AgentAdmin(FarmModelAdmin):
         """How many tasks the agent is running (annotated by `get_queryset`)."""
         return agent.running_task_count  # type: ignore[attr-defined]
 
-    @admin.action(description="Enable selected agents")
+    @admin.action(description="Enable selected agents", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: AgentQuerySet) -> None:
         """Bring disabled agents back into the farm."""
         count = enable_agents(agents=queryset)
@@ -132,7 +132,7 @@ class AgentAdmin(FarmModelAdmin):
             nothing="No agent was enabled: only disabled agents can be.",
         )
 
-    @admin.action(description="Disable selected agents")
+    @admin.action(description="Disable selected agents", permissions=["change"])
     def disable(self, request: HttpRequest, queryset: AgentQuerySet) -> None:
         """Take agents out of the farm; their running tasks finish."""
         count = disable_agents(agents=queryset)
@@ -144,7 +144,9 @@ class AgentAdmin(FarmModelAdmin):
             nothing="No agent was disabled: they all were already.",
         )
 
-    @admin.action(description="Request a restart of selected agents")
+    @admin.action(
+        description="Request a restart of selected agents", permissions=["change"]
+    )
     def request_restart(self, request: HttpRequest, queryset: AgentQuerySet) -> None:
         """Ask agents to restart the next time the master talks to them."""
         count = request_agent_restart(agents=queryset)
@@ -156,7 +158,9 @@ class AgentAdmin(FarmModelAdmin):
             nothing="No restart was requested: every agent already had one pending.",
         )
 
-    @admin.action(description="Check software of selected agents")
+    @admin.action(
+        description="Check software of selected agents", permissions=["change"]
+    )
     def check_software(self, request: HttpRequest, queryset: AgentQuerySet) -> None:
         """Ask agents to check every software version of the catalog.
 

@@ -135,7 +135,9 @@ def _value_action(
 
     action.__name__ = action.__qualname__ = name
     action.__doc__ = doc
-    return cast(Action, admin.action(description=description)(action))
+    return cast(
+        Action, admin.action(description=description, permissions=["change"])(action)
+    )
 
 
 def _tag(data: dict[str, Any]) -> str:

@@ -253,6 +253,11 @@ class JobAdmin(FarmModelAdmin):
         """Jobs are marked for deletion instead (see the class docstring)."""
         return False
 
+    def has_mark_for_deletion_permission(self, request: HttpRequest) -> bool:
+        """Marking for deletion is this admin's delete: Django's delete right."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.delete_{opts.model_name}")
+
     def save_model(
         self, request: HttpRequest, obj: Job, form: forms.ModelForm, change: bool
     ) -> None:
@@ -287,7 +292,7 @@ class JobAdmin(FarmModelAdmin):
             total,
         )
 
-    @admin.action(description="Pause selected jobs")
+    @admin.action(description="Pause selected jobs", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: JobQuerySet) -> None:
         """Pause queued and running jobs."""
         count = pause_jobs(jobs=queryset)
@@ -299,7 +304,7 @@ class JobAdmin(FarmModelAdmin):
             nothing="No job was paused: only queued or running jobs can be.",
         )
 
-    @admin.action(description="Unpause selected jobs")
+    @admin.action(description="Unpause selected jobs", permissions=["change"])
     def unpause(self, request: HttpRequest, queryset: JobQuerySet) -> None:
         """Resume paused jobs."""
         count = unpause_jobs(jobs=queryset)
@@ -311,7 +316,9 @@ class JobAdmin(FarmModelAdmin):
             nothing="No job was unpaused: none of them was paused.",
         )
 
-    @admin.action(description="Rerun all tasks of selected jobs")
+    @admin.action(
+        description="Rerun all tasks of selected jobs", permissions=["change"]
+    )
     def rerun(self, request: HttpRequest, queryset: JobQuerySet) -> None:
         """Queue every task of the jobs again, except the running ones."""
         count = rerun_jobs(jobs=queryset)
@@ -323,7 +330,9 @@ class JobAdmin(FarmModelAdmin):
             nothing="No task was queued again: they are all running.",
         )
 
-    @admin.action(description="Rerun failed tasks of selected jobs")
+    @admin.action(
+        description="Rerun failed tasks of selected jobs", permissions=["change"]
+    )
     def rerun_failed(self, request: HttpRequest, queryset: JobQuerySet) -> None:
         """Queue the failed tasks of the jobs again."""
         count = rerun_jobs(jobs=queryset, failed_only=True)
@@ -335,7 +344,10 @@ class JobAdmin(FarmModelAdmin):
             nothing="No task was queued again: none of them had failed.",
         )
 
-    @admin.action(description="Mark selected jobs for deletion")
+    @admin.action(
+        description="Mark selected jobs for deletion",
+        permissions=["mark_for_deletion"],
+    )
     def mark_for_deletion(self, request: HttpRequest, queryset: JobQuerySet) -> None:
         """Hand the jobs to the deletion task."""
         count = mark_jobs_for_deletion(jobs=queryset)
@@ -347,7 +359,9 @@ class JobAdmin(FarmModelAdmin):
             nothing="No job was marked: they all were already.",
         )
 
-    @admin.action(description="Upgrade to the latest job type version")
+    @admin.action(
+        description="Upgrade to the latest job type version", permissions=["change"]
+    )
     def upgrade_to_latest_jobtype_version(
         self, request: HttpRequest, queryset: JobQuerySet
     ) -> None:

@@ -54,7 +54,10 @@ class SoftwareVersionAdmin(FarmModelAdmin):
     autocomplete_fields = ("software",)
     actions = ("make_default",)
 
-    @admin.action(description="Make the selected versions their software's default")
+    @admin.action(
+        description="Make the selected versions their software's default",
+        permissions=["change"],
+    )
     def make_default(
         self, request: HttpRequest, queryset: QuerySet[SoftwareVersion]
     ) -> None:

@@ -151,7 +151,7 @@ class TaskAdmin(LargeTableAdmin):
         """Progress as a percentage."""
         return f"{task.progress:.0%}"
 
-    @admin.action(description="Rerun selected tasks")
+    @admin.action(description="Rerun selected tasks", permissions=["change"])
     def rerun(self, request: HttpRequest, queryset: TaskQuerySet) -> None:
         """Queue tasks again from scratch, except the running ones."""
         count = rerun_tasks(tasks=queryset)
