@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from farm.choices import AgentState
 from farm.models import Agent, Software, Tag
+from farm.web.widgets import QuickSelect
 
 __all__ = ["AgentListFilterSet"]
 
@@ -35,6 +36,7 @@ class AgentListFilterSet(django_filters.FilterSet):
         choices=AgentState.choices, label="State", empty_label="any"
     )
     tag = django_filters.ModelChoiceFilter(
+        widget=QuickSelect,
         field_name="tags",
         to_field_name="tag",
         queryset=Tag.objects.order_by("tag"),
@@ -42,6 +44,7 @@ class AgentListFilterSet(django_filters.FilterSet):
         empty_label="any",
     )
     software = django_filters.ModelChoiceFilter(
+        widget=QuickSelect,
         method="with_software",
         to_field_name="software",
         queryset=Software.objects.order_by("software"),

@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 
 from farm.choices import WorkState
 from farm.models import Job, JobGroup, JobQueue, JobType, Tag
+from farm.web.widgets import QuickSelect
 
 __all__ = ["JobListFilterSet"]
 
@@ -39,22 +40,26 @@ class JobListFilterSet(django_filters.FilterSet):
         label="Only my jobs",
     )
     queue = django_filters.ModelChoiceFilter(
+        widget=QuickSelect,
         queryset=JobQueue.objects.only("pk", "name", "fullpath"),
         empty_label="All queues",
         label="Queue",
     )
     group = django_filters.ModelChoiceFilter(
+        widget=QuickSelect,
         queryset=JobGroup.objects.only("pk", "title"),
         empty_label="All groups",
         label="Group",
     )
     jobtype = django_filters.ModelChoiceFilter(
+        widget=QuickSelect,
         field_name="jobtype_version__jobtype",
         queryset=JobType.objects.only("pk", "name"),
         empty_label="All job types",
         label="Job type",
     )
     tag = django_filters.ModelChoiceFilter(
+        widget=QuickSelect,
         field_name="tags",
         queryset=Tag.objects.only("pk", "tag"),
         to_field_name="tag",

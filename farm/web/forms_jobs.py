@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from farm.models import JobQueue, Tag
 from farm.services.job_settings import WEIGHT_RANGE, weight_error
 from farm.validators import parse_id, priority_error
+from farm.web.widgets import QuickSelect
 
 __all__ = [
     "BULK_ACTIONS",
@@ -46,6 +47,7 @@ class QueueForm(forms.Form):
     """The queue to move jobs to."""
 
     queue = forms.ModelChoiceField(
+        widget=QuickSelect,
         queryset=JobQueue.objects.only("pk", "name", "fullpath"),
         empty_label="Choose a queue",
         error_messages={
