@@ -141,7 +141,7 @@ def _percentiles(latencies: list[float]) -> str:
 
 def measure(args: argparse.Namespace) -> None:
     """Start the server and the clients, run the ticks, print the latencies."""
-    from scheduling.services import run_tick
+    from scheduling.tick import run_tick
 
     agent_ids = [str(pk) for pk in Agent.objects.values_list("pk", flat=True)]
     samples: list[tuple[float, float, int]] = []
@@ -157,7 +157,7 @@ def measure(args: argparse.Namespace) -> None:
             client.start()
         sent: list[str] = []
         try:
-            with mock.patch("scheduling.services.send_assignment.delay", sent.append):
+            with mock.patch("scheduling.claiming.send_assignment.delay", sent.append):
                 for _ in range(args.ticks):
                     time.sleep(args.seconds)
                     started = time.perf_counter()

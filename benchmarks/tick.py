@@ -179,7 +179,7 @@ def _concurrent_ticks(schedulers: int) -> list[tuple[float, int, str]]:
 
     Returns each tick's wall time (s), assignments applied and error (if any).
     """
-    from scheduling.services import run_tick
+    from scheduling.tick import run_tick
 
     barrier = threading.Barrier(schedulers)
     outcomes: list[tuple[float, int, str]] = []
@@ -212,7 +212,7 @@ def fresh(schedulers: int, *, analysed_empty: bool) -> None:
         built = time.perf_counter() - started
         print(f"fresh database {name}: farm built in {built:.1f} s; {_statistics()}")
         sent: list[str] = []
-        with mock.patch("scheduling.services.send_assignment.delay", sent.append):
+        with mock.patch("scheduling.claiming.send_assignment.delay", sent.append):
             outcomes = _concurrent_ticks(schedulers)
         for seconds, applied, error in sorted(outcomes):
             print(f"  tick: {seconds:6.2f} s, {applied} assignments {error}")
@@ -242,13 +242,13 @@ def main() -> None:
         return
     build(*SIZES[args.size])
 
-    from scheduling.services import run_tick
+    from scheduling.tick import run_tick
 
     sent: list[str] = []
     results = []
     # A plain function rather than a MagicMock, whose bookkeeping (some 20 us
     # a call, 5,000 calls a tick) would be timed as part of apply.
-    with mock.patch("scheduling.services.send_assignment.delay", sent.append):
+    with mock.patch("scheduling.claiming.send_assignment.delay", sent.append):
         for _ in range(args.repeat):
             with CaptureQueriesContext(connection) as queries:
                 result = run_tick()

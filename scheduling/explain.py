@@ -31,7 +31,7 @@ from scheduling.algorithm import (
     software_fit,
     tags_fit,
 )
-from scheduling.services import load_snapshot
+from scheduling.snapshot import load_snapshot
 
 __all__ = ["Blocker", "Constraint", "Explanation", "explain"]
 

@@ -8,9 +8,10 @@ events within the window are covered by that tick. The window is a key added
 with Django's cache ``add()`` (set only if absent), in the cache the master's
 processes share (``settings.CACHES``: the broker's Redis, or a folder beside
 the embedded broker's). The tick closes the window when it starts
-(`close_window`), before it reads the farm: an event after that opens a new
-window, so none is left uncovered, and the window can be shorter than the
-cache's one-second expiry, which only clears a window whose tick was lost.
+(`scheduling.debounce.close_window`), before it reads the farm: an event
+after that opens a new window, so none is left uncovered, and the window can
+be shorter than the cache's one-second expiry, which only clears a window
+whose tick was lost.
 The file cache's ``add()`` is not atomic across processes: at worst a burst
 causes two ticks, which is harmless, since ticks are race-free.
 
@@ -31,35 +32,18 @@ from typing import Any
 
 from django.core.cache import cache
 
-from pyfarm_site.conf import farm_config
-from pyfarm_site.config import as_timedelta
 from pyfarm_site.outages import is_outage
+from scheduling.debounce import DEBOUNCE_KEY, debounce_seconds
 from scheduling.tasks.planning import assign_tasks
 
 logger = logging.getLogger(__name__)
 
-#: The cache key that marks an open debounce window.
-DEBOUNCE_KEY = "scheduling:assign_tasks:debounce"
 #: Seconds after which a tick that could not be scheduled is tried again;
 #: after the last, the worker's reconnection takes over.
 RETRY_DELAYS = (3.0, 10.0)
 
 _retry_lock = threading.Lock()
 _retry_pending = False
-
-
-def debounce_seconds() -> float:
-    """The debounce window of event-driven ticks, in seconds."""
-    key = "assign_tasks_debounce"
-    return as_timedelta(key, farm_config(key)).total_seconds()
-
-
-def close_window() -> None:
-    """End the open debounce window: the tick that covers it is starting."""
-    try:
-        cache.delete(DEBOUNCE_KEY)
-    except Exception:
-        logger.warning("could not close the tick debounce window", exc_info=True)
 
 
 def _forget_window() -> None:

@@ -20,7 +20,7 @@ from farm.tests.factories import (
     TagFactory,
 )
 from scheduling.explain import Blocker, Constraint, Explanation, explain
-from scheduling.services import load_snapshot
+from scheduling.snapshot import load_snapshot
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from farm.models import Task
 from farm.services import create_job
 from farm.tests.factories import AgentFactory, JobTypeVersionFactory
 from pyfarm_site.celery import app
-from scheduling import services
+from scheduling import claiming
 from scheduling.schedules import registered_task_names
 from scheduling.tasks.planning import assign_tasks
 
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def delay() -> Any:
-    """``send_assignment.delay`` as the services module calls it, mocked."""
-    with mock.patch.object(services.send_assignment, "delay") as patched:
+    """``send_assignment.delay`` as the claiming module calls it, mocked."""
+    with mock.patch.object(claiming.send_assignment, "delay") as patched:
         yield patched
 
 
@@ -139,7 +139,7 @@ def test_the_command_prints_its_summary_once(
 
 
 def test_the_command_leaves_the_tick_log_as_it_was() -> None:
-    logger = logging.getLogger("scheduling.services")
+    logger = logging.getLogger("scheduling.tick")
     level = logger.level
 
     call_command("assign_tasks", "--dry-run", stdout=io.StringIO())

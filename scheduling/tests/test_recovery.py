@@ -62,7 +62,7 @@ def ticks() -> Iterator[mock.Mock]:
     """The tick, patched: the resume's own work is what these tests look at."""
     tick = mock.Mock()
     tick.return_value.as_dict.return_value = {"applied": 0}
-    with mock.patch.object(planning.services, "run_tick", tick):
+    with mock.patch.object(planning.tick, "run_tick", tick):
         yield tick
 
 

@@ -29,7 +29,8 @@ from farm.tests.factories import (
     SoftwareVersionFactory,
     TagFactory,
 )
-from scheduling import services
+from scheduling import claiming
+from scheduling import tick as ticking
 from scheduling.algorithm import (
     Assignment,
     JobSnapshot,
@@ -37,7 +38,9 @@ from scheduling.algorithm import (
     Snapshot,
     SoftwareRequirement,
 )
-from scheduling.services import apply_plan, load_snapshot, run_tick
+from scheduling.claiming import apply_plan
+from scheduling.snapshot import load_snapshot
+from scheduling.tick import run_tick
 
 pytestmark = pytest.mark.django_db
 
@@ -79,8 +82,8 @@ def give(
 
 @pytest.fixture
 def delay() -> Any:
-    """``send_assignment.delay`` as the services module calls it, mocked."""
-    with mock.patch.object(services.send_assignment, "delay") as patched:
+    """``send_assignment.delay`` as the claiming module calls it, mocked."""
+    with mock.patch.object(claiming.send_assignment, "delay") as patched:
         yield patched
 
 
@@ -671,14 +674,14 @@ def test_apply_rolls_back_a_chunk_whose_claim_came_out_partial(
     make_job(frames=4, batch=2, jobtype_version=version)
     AgentFactory.create_batch(2)
     plan = run_tick(dry_run=True).planned
-    real_write = services._write_claims
+    real_write = claiming._write_claims
 
     def lose_one(*args: Any) -> set[int]:
         """Report half of the first batch only, as if the rest was not written."""
         return real_write(*args) - {plan[0].task_ids[1]}
 
     with (
-        mock.patch.object(services, "_write_claims", lose_one),
+        mock.patch.object(claiming, "_write_claims", lose_one),
         django_capture_on_commit_callbacks(execute=True),
     ):
         applied = apply_plan(plan)
@@ -732,7 +735,7 @@ def test_apply_splits_large_plans_into_chunks(
     plan = run_tick(dry_run=True).planned
 
     with (
-        mock.patch.object(services, "CHUNK_ASSIGNMENTS", 3),
+        mock.patch.object(claiming, "CHUNK_ASSIGNMENTS", 3),
         django_assert_num_queries(APPLY_QUERIES * 3),
     ):
         applied = apply_plan(plan)
@@ -750,7 +753,7 @@ def test_apply_splits_chunks_by_task_count_too(
     plan = run_tick(dry_run=True).planned
 
     with (
-        mock.patch.object(services, "CHUNK_TASKS", 8),
+        mock.patch.object(claiming, "CHUNK_TASKS", 8),
         django_assert_num_queries(APPLY_QUERIES * 2),
     ):
         applied = apply_plan(plan)
@@ -816,13 +819,13 @@ def test_tick_pauses_the_cyclic_garbage_collector_while_it_runs(
     make_job(frames=2)
     AgentFactory.create()
     seen: list[bool] = []
-    real_plan = services.plan
+    real_plan = ticking.plan
 
     def plan_and_look(snapshot: Snapshot) -> Plan:
         seen.append(gc.isenabled())
         return real_plan(snapshot)
 
-    with mock.patch.object(services, "plan", plan_and_look):
+    with mock.patch.object(ticking, "plan", plan_and_look):
         run_tick()
         assert gc.isenabled()
         gc.disable()
@@ -837,7 +840,7 @@ def test_tick_pauses_the_cyclic_garbage_collector_while_it_runs(
 
 def test_tick_turns_the_garbage_collector_back_on_after_an_error() -> None:
     with (
-        mock.patch.object(services, "plan", side_effect=RuntimeError("boom")),
+        mock.patch.object(ticking, "plan", side_effect=RuntimeError("boom")),
         pytest.raises(RuntimeError),
     ):
         run_tick()
@@ -849,7 +852,7 @@ def test_tick_turns_the_garbage_collector_back_on_after_an_error() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("chunk", [1, 3, services.CHUNK_ASSIGNMENTS])
+@pytest.mark.parametrize("chunk", [1, 3, claiming.CHUNK_ASSIGNMENTS])
 def test_two_ticks_at_once_never_share_a_task_or_an_agent(
     delay: mock.Mock, chunk: int
 ) -> None:
@@ -868,10 +871,10 @@ def test_two_ticks_at_once_never_share_a_task_or_an_agent(
         make_job(f"job {number}", frames=15)
     agents = AgentFactory.create_batch(20)
     concurrent = connection.vendor == "postgresql"
-    results: list[services.TickResult] = []
+    results: list[ticking.TickResult] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(2, timeout=30)
-    real_plan = services.plan
+    real_plan = ticking.plan
 
     def plan_then_wait(snapshot: Snapshot) -> Plan:
         decided = real_plan(snapshot)
@@ -888,8 +891,8 @@ def test_two_ticks_at_once_never_share_a_task_or_an_agent(
             connection.close()
 
     with (
-        mock.patch.object(services, "plan", plan_then_wait),
-        mock.patch.object(services, "CHUNK_ASSIGNMENTS", chunk),
+        mock.patch.object(ticking, "plan", plan_then_wait),
+        mock.patch.object(claiming, "CHUNK_ASSIGNMENTS", chunk),
     ):
         if concurrent:
             threads = [threading.Thread(target=tick) for _ in range(2)]
@@ -901,7 +904,7 @@ def test_two_ticks_at_once_never_share_a_task_or_an_agent(
             stale = [real_plan(load_snapshot()), real_plan(load_snapshot())]
             assert stale[0] == stale[1]
             results.extend(
-                services.TickResult(
+                ticking.TickResult(
                     dry_run=False,
                     agents=len(agents),
                     jobs=4,
@@ -954,7 +957,7 @@ def crossed_plans(jobs: list[Job], agents: list[Agent], count: int) -> list[Plan
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("chunk", [1, 7, services.CHUNK_ASSIGNMENTS])
+@pytest.mark.parametrize("chunk", [1, 7, claiming.CHUNK_ASSIGNMENTS])
 def test_ticks_with_crossed_plans_at_once_never_share_a_task_or_an_agent(
     delay: mock.Mock, chunk: int
 ) -> None:
@@ -988,7 +991,7 @@ def test_ticks_with_crossed_plans_at_once_never_share_a_task_or_an_agent(
             if concurrent:
                 connection.close()
 
-    with mock.patch.object(services, "CHUNK_ASSIGNMENTS", chunk):
+    with mock.patch.object(claiming, "CHUNK_ASSIGNMENTS", chunk):
         if concurrent:
             threads = [threading.Thread(target=apply, args=(p,)) for p in plans]
             for thread in threads:

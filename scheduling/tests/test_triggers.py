@@ -35,8 +35,8 @@ from farm.tests.factories import (
 )
 from pyfarm_site.config import cache_settings
 from scheduling import triggers
+from scheduling.debounce import DEBOUNCE_KEY, close_window
 from scheduling.tasks import planning
-from scheduling.triggers import DEBOUNCE_KEY, close_window
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 START = datetime.datetime(2026, 1, 5, 12, 0, tzinfo=datetime.UTC)
@@ -158,7 +158,7 @@ def test_the_tick_task_closes_the_window_before_it_reads_the_farm(
         seen.append(cache.get(DEBOUNCE_KEY))
         return mock.Mock(as_dict=dict)
 
-    with mock.patch.object(planning.services, "run_tick", side_effect=tick):
+    with mock.patch.object(planning.tick, "run_tick", side_effect=tick):
         planning.assign_tasks.apply()
 
     assert seen == [None]

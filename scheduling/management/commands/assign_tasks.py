@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from scheduling import services
-from scheduling.services import describe_assignments, run_tick
+from scheduling import tick
+from scheduling.tick import describe_assignments, run_tick
 
 
 @contextmanager
@@ -44,7 +44,7 @@ class Command(BaseCommand):
         dry_run = options["dry_run"]
         # The tick logs its summary for the worker's log; here the command
         # prints it (below), once.
-        with without_info(services.logger):
+        with without_info(tick.logger):
             result = run_tick(dry_run=dry_run)
         shown = result.planned if dry_run else result.applied
         for line in describe_assignments(shown):
