@@ -118,13 +118,17 @@ class Job(models.Model):
 
     Its tasks are one per frame (and per tile with ``num_tiles``). The state
     is derived from the tasks (`farm.services.refresh_job_states`), except
-    ``paused``, which only `pause`/`unpause` set and leave:
+    ``paused``, which only `pause` and `farm.services.unpause_jobs` set and
+    leave:
 
     - queued -> running (a task started), running -> done/failed (every task
       ended; failed when one of them failed for good);
-    - done/failed -> queued/running again after `rerun`/`rerun_failed` or a
-      change of the frame range;
+    - done/failed -> queued/running again after `farm.services.rerun_jobs` or
+      a change of the frame range (`farm.services.alter_frame_range`);
     - queued/running <-> paused.
+
+    The model holds the state and its guarded transitions; the workflows that
+    span its tasks live in `farm.services` (no model imports a service).
     """
 
     jobtype_version = models.ForeignKey(
@@ -289,59 +293,6 @@ class Job(models.Model):
         return bool(changed)
 
     pause.alters_data = True  # type: ignore[attr-defined]
-
-    def unpause(self) -> bool:
-        """Resume a paused job; its state is derived from its tasks again."""
-        from farm.services import unpause_jobs
-
-        changed = unpause_jobs(jobs=Job.objects.filter(pk=self.pk))
-        self.refresh_from_db(fields=["state", "time_started", "time_finished"])
-        return bool(changed)
-
-    unpause.alters_data = True  # type: ignore[attr-defined]
-
-    def rerun(self) -> int:
-        """Queue every task again except the running ones; returns the count."""
-        from farm.services import rerun_jobs
-
-        count = rerun_jobs(jobs=Job.objects.filter(pk=self.pk))
-        self.refresh_from_db()
-        return count
-
-    rerun.alters_data = True  # type: ignore[attr-defined]
-
-    def rerun_failed(self) -> int:
-        """Queue the failed tasks again; returns the count."""
-        from farm.services import rerun_jobs
-
-        count = rerun_jobs(jobs=Job.objects.filter(pk=self.pk), failed_only=True)
-        self.refresh_from_db()
-        return count
-
-    rerun_failed.alters_data = True  # type: ignore[attr-defined]
-
-    def alter_frame_range(self, start: Decimal, end: Decimal, by: Decimal) -> None:
-        """Change the frame range, creating and deleting tasks to match."""
-        from farm.services import alter_frame_range
-
-        alter_frame_range(job=self, start=start, end=end, by=by)
-
-    alter_frame_range.alters_data = True  # type: ignore[attr-defined]
-
-    def update_state(self) -> None:
-        """Derive the job's state from its tasks (see the class docstring)."""
-        from farm.services import refresh_job_states
-
-        refresh_job_states(job_ids=[self.pk])
-        self.refresh_from_db(fields=["state", "time_started", "time_finished"])
-
-    update_state.alters_data = True  # type: ignore[attr-defined]
-
-    def frames(self) -> list[Decimal]:
-        """The frames of the job's range, start to end in steps of ``by``."""
-        from farm.services import frame_range
-
-        return frame_range(self.start, self.end, self.by)
 
     def parent_ids(self) -> Iterable[int]:
         """Ids of the jobs this job waits for."""

@@ -46,7 +46,7 @@ from farm.models import (
     TaskLog,
     TaskTaskLogAssociation,
 )
-from farm.services import create_job
+from farm.services import create_job, refresh_job_states
 from farm.tests.factories import (
     AgentDiskFactory,
     AgentFactory,
@@ -578,7 +578,8 @@ def test_saving_a_job_does_not_write_back_its_state(admin_client: Client) -> Non
     data = _form_data(admin_client.get(_url(Job, "change", job.pk)))
     # The scheduler starts the job while the admin's form is open.
     Task.objects.filter(job=job, frame=1).mark_running()
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     data["title"] = "renamed"
     response = admin_client.post(_url(Job, "change", job.pk), data)
     assert response.status_code == 302

@@ -17,6 +17,7 @@ from accounts.tests.factories import UserFactory
 from farm.choices import WorkState
 from farm.models import Job, JobNotifiedUser, JobTagRequirement, Task
 from farm.services.errors import ConflictError
+from farm.services.jobs import refresh_job_states
 from farm.services.references import TagRequirementSpec
 from farm.services.submission import (
     add_notified_user,
@@ -396,7 +397,8 @@ def test_a_new_end_and_step_create_and_delete_tasks(api_client, user) -> None:
 def test_a_finished_job_is_reopened_by_new_frames(api_client, user) -> None:
     job = _job(owner=user)
     Task.objects.filter(job=job).update(state=WorkState.DONE)
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     response = _change(api_client, job, {"end": 6.0})
     assert response.json()["state"] == "running"
     assert response.json()["time_finished"] is None

@@ -24,6 +24,7 @@ from farm.models import (
     JobTypeSoftwareRequirement,
     Task,
 )
+from farm.services import frame_range, unpause_jobs
 from farm.tests.factories import (
     AgentDiskFactory,
     AgentFactory,
@@ -405,7 +406,8 @@ def test_job_pause_and_unpause() -> None:
     assert job.pause() is True
     assert job.state == WorkState.PAUSED
     assert job.pause() is False
-    assert job.unpause() is True
+    assert unpause_jobs(jobs=Job.objects.filter(pk=job.pk)) == 1
+    job.refresh_from_db()
     assert job.state == WorkState.RUNNING
 
 
@@ -430,7 +432,11 @@ def test_job_exposes_its_jobtype_name() -> None:
 
 def test_job_frames() -> None:
     job = JobFactory.build(start=Decimal(1), end=Decimal(2), by=Decimal("0.5"))
-    assert job.frames() == [Decimal("1"), Decimal("1.5"), Decimal("2")]
+    assert frame_range(job.start, job.end, job.by) == [
+        Decimal("1"),
+        Decimal("1.5"),
+        Decimal("2"),
+    ]
 
 
 # --- tasks -----------------------------------------------------------------

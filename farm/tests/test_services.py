@@ -178,9 +178,10 @@ def test_alter_frame_range_adds_and_removes_tasks_and_keeps_the_rest() -> None:
 def test_alter_frame_range_of_a_finished_job_reopens_it() -> None:
     job = create_job(jobtype_version=JobTypeVersionFactory(), title="t", start=1, end=2)
     Task.objects.for_job(job.pk).mark_done()
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     assert job.state == WorkState.DONE
-    job.alter_frame_range(Decimal(1), Decimal(3), Decimal(1))
+    alter_frame_range(job=job, start=Decimal(1), end=Decimal(3), by=Decimal(1))
     job.refresh_from_db()
     assert (job.state, job.time_finished) == (WorkState.RUNNING, None)
 
@@ -391,13 +392,15 @@ def test_job_state_is_derived_from_its_tasks(task_states, expected) -> None:
     job = JobFactory()
     for state in task_states:
         TaskFactory(job=job, state=state)
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     assert job.state == expected
 
 
 def test_a_job_without_tasks_keeps_its_state() -> None:
     job = JobFactory()
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     assert job.state == WorkState.QUEUED
 
 
@@ -490,7 +493,8 @@ def test_rerun_jobs_requeues_all_but_running_tasks() -> None:
         TaskFactory(job=job, failed=True),
         TaskFactory(job=job, running=True),
     )
-    assert job.rerun() == 2
+    assert rerun_jobs(jobs=Job.objects.filter(pk=job.pk)) == 2
+    job.refresh_from_db()
     for task in (done, failed, running):
         task.refresh_from_db()
     assert (done.state, failed.state, running.state) == (
@@ -505,7 +509,8 @@ def test_rerun_jobs_requeues_all_but_running_tasks() -> None:
 def test_rerun_failed_only_touches_failed_tasks() -> None:
     job = JobFactory(state=WorkState.FAILED)
     done, failed = TaskFactory(job=job, done=True), TaskFactory(job=job, failed=True)
-    assert job.rerun_failed() == 1
+    assert rerun_jobs(jobs=Job.objects.filter(pk=job.pk), failed_only=True) == 1
+    job.refresh_from_db()
     done.refresh_from_db()
     failed.refresh_from_db()
     assert (done.state, failed.state) == (WorkState.DONE, WorkState.QUEUED)

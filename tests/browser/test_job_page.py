@@ -10,7 +10,7 @@ import requests
 from rest_framework.authtoken.models import Token
 
 from accounts.tests.factories import UserFactory
-from farm.services import create_job
+from farm.services import create_job, refresh_job_states
 from farm.tests.factories import JobTypeVersionFactory
 
 if TYPE_CHECKING:
@@ -125,7 +125,8 @@ def test_the_progress_chart_draws(
     job = _job(owner, frames=6)
     for task in job.tasks.order_by("frame")[:3]:
         task.mark_done()
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     login_as(owner)
     page.goto(f"{live_server.url}/jobs/{job.pk}/")
     page.wait_for_function(
@@ -161,7 +162,8 @@ def test_the_owner_pauses_the_job_and_reruns_a_task_from_the_page(
     first = job.tasks.order_by("frame").first()
     assert first is not None
     first.mark_done()
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     login_as(owner)
     page.goto(f"{live_server.url}/jobs/{job.pk}/")
     page.get_by_role("button", name="Pause").click()

@@ -12,7 +12,7 @@ from django.urls import reverse
 from accounts.tests.factories import UserFactory
 from farm.choices import WorkState
 from farm.models import Job, JobNotifiedUser, JobTagRequirement, Tag, Task
-from farm.services import create_job
+from farm.services import create_job, refresh_job_states
 from farm.tests.factories import (
     AgentFactory,
     JobFactory,
@@ -345,7 +345,8 @@ def test_explainer_is_silent_while_a_task_runs(
     task = job.tasks.first()
     Task.objects.filter(pk=task.pk).update(agent=AgentFactory.create())
     task.mark_running()
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     content = _as(client, owner).get(_url("job_explain", job)).content.decode()
     assert content.strip() == ""
 
@@ -357,7 +358,8 @@ def test_chart_data_is_cumulative(client: Client, owner: User) -> None:
     for task in tasks[:3]:
         task.mark_done()
     tasks[3].mark_failed("x")
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     chart = progress_over_time(
         Job.objects.get(pk=job.pk), total=sum(task_counts(job.pk).values())
     )
@@ -412,7 +414,8 @@ def test_chart_takes_a_fixed_number_of_queries(
     job = _job(None, frames=frames)
     for task in job.tasks.all()[:2]:
         task.mark_done()
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     with django_assert_num_queries(6):
         assert admin_client.get(_url("job_chart", job)).status_code == 200
 
@@ -498,7 +501,8 @@ def test_owner_pauses_and_unpauses(client: Client, job: Job, owner: User) -> Non
 def test_pausing_a_done_job_says_so(client: Client, job: Job, owner: User) -> None:
     for task in job.tasks.all():
         task.mark_done()
-    job.update_state()
+    refresh_job_states(job_ids=[job.pk])
+    job.refresh_from_db()
     response = _as(client, owner).post(_url("job_pause", job))
     assert _messages(response) == ["Only a queued or running job can be paused."]
 
