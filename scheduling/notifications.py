@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from farm.services.notifications import JobMail, mail_enabled
@@ -61,14 +62,12 @@ def queue_completion_mail(job_id: int) -> bool:
 def queue_mails(mails: Sequence[JobMail]) -> int:
     """Queue rendered mails; returns how many the broker took."""
     return sum(
-        _publish(
-            f"mail {mail.subject!r}",
-            lambda mail=mail: send_job_mail.apply_async(
-                args=(mail.to, mail.subject, mail.body)
-            ),
-        )
-        for mail in mails
+        _publish(f"mail {mail.subject!r}", partial(_queue_mail, mail)) for mail in mails
     )
+
+
+def _queue_mail(mail: JobMail) -> None:
+    send_job_mail.apply_async(args=(mail.to, mail.subject, mail.body))
 
 
 def on_jobs_ended(sender: Any, *, job_ids: Sequence[int] = (), **kwargs: Any) -> None:
