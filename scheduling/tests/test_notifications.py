@@ -378,7 +378,7 @@ def test_a_broker_that_refuses_the_mail_does_not_fail_the_task_update(
             "apply_async",
             side_effect=ConnectionRefusedError("broker down"),
         ) as apply_async,
-        mock.patch.object(notifications, "RETRY_DELAY", 3600),
+        mock.patch.object(notifications.threading, "Timer") as timer,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = agent_client.post(
@@ -386,6 +386,9 @@ def test_a_broker_that_refuses_the_mail_does_not_fail_the_task_update(
         )
     assert response.status_code == 200
     assert apply_async.called
+    # Queued once more a few seconds later.
+    assert timer.call_args.args[0] == notifications.RETRY_DELAY
+    timer.return_value.start.assert_called_once()
 
 
 def test_an_empty_smtp_server_queues_nothing(
@@ -481,3 +484,22 @@ def test_a_sent_mail_goes_through_djangos_backend(
         _end(job, "done", "done")
     (sent,) = django_mail.outbox
     assert (sent.to, sent.from_email) == (["alice@example.com"], "farm@example.com")
+
+
+def test_a_failure_mail_costs_three_queries(
+    django_assert_num_queries: Any,
+) -> None:
+    job = _job(requeue=0)
+    _notify(job, "alice")
+    _end(job, "failed", "failed")
+    with django_assert_num_queries(3):  # the job, its users, its failed tasks
+        message = completion_mail(job_id=job.pk)
+    assert message is not None
+
+
+def test_a_job_rerun_before_its_mail_is_sent_sends_none() -> None:
+    job = _job(requeue=0)
+    _notify(job, "alice")
+    _end(job, "done", "failed")
+    rerun_jobs(jobs=Job.objects.filter(pk=job.pk), failed_only=True)
+    assert completion_mail(job_id=job.pk) is None
