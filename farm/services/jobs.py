@@ -272,8 +272,10 @@ def refresh_job_states(*, job_ids: Iterable[int]) -> dict[int, str]:
 
     One aggregate query and at most one UPDATE, whatever the number of jobs
     and tasks. Paused jobs keep their state; the UPDATE is conditional on it,
-    so a job paused meanwhile is not overwritten. Returns ``{job_id: state}``
-    for the jobs whose state changed.
+    so a job paused meanwhile is not overwritten. A job that ends (done or
+    failed) claims its completion mail, sent after the commit; one that goes
+    back to work can notify again. Returns ``{job_id: state}`` for the jobs
+    whose state changed.
     """
     ids = sorted(set(job_ids))
     if not ids:
