@@ -21,6 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.core import mail as django_mail
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
 from farm.choices import WorkState
@@ -503,3 +504,20 @@ def test_a_job_rerun_before_its_mail_is_sent_sends_none() -> None:
     _end(job, "done", "failed")
     rerun_jobs(jobs=Job.objects.filter(pk=job.pk), failed_only=True)
     assert completion_mail(job_id=job.pk) is None
+
+
+def test_ending_a_job_claims_its_mail_with_one_conditional_update(
+    farm_config: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    farm_config(smtp_server="")
+    job = _job(frames=1)
+    (task,) = _tasks(job)
+    with CaptureQueriesContext(connection) as queries:
+        update_task(task=task, state="done")
+    claims = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("UPDATE")
+        and "completion_notify_sent" in query["sql"].split("WHERE")[-1]
+    ]
+    assert len(claims) == 1
