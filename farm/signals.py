@@ -24,3 +24,16 @@ def notify_work_changed(reason: str) -> None:
     transaction.on_commit(
         lambda: work_changed.send(sender=None, reason=reason), robust=True
     )
+
+
+#: Jobs ended (done or failed) and claimed their completion mail. Sent after
+#: the change commits, with ``job_ids``.
+jobs_ended = Signal()
+
+
+def notify_jobs_ended(job_ids: list[int]) -> None:
+    """Send `jobs_ended` once the current transaction commits (``robust``)."""
+    ids = list(job_ids)
+    transaction.on_commit(
+        lambda: jobs_ended.send(sender=None, job_ids=ids), robust=True
+    )

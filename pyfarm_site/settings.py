@@ -219,8 +219,16 @@ STORAGES = {
 # Email (notifications)
 # ---------------------------------------------------------------------------
 
+# Django's SMTP backend, from smtp_server, smtp_port (0: the default port,
+# 25), smtp_login ([user, password] or nulls) and from_email. An empty
+# smtp_server turns notifications off: nothing is queued (farm.services.
+# notifications.mail_enabled), so the "localhost" below is never used then.
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = PYFARM["smtp_server"] or "localhost"
 EMAIL_PORT = PYFARM["smtp_port"] or 25
+# Seconds before a mail server that does not answer counts as down (the
+# sending task then retries later).
+EMAIL_TIMEOUT = 30
 EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = (
     (value or "") for value in [*(PYFARM["smtp_login"] or []), None, None][:2]
 )

@@ -10,11 +10,16 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
-        """Tick after the farm's events that free work or agents, and after outages."""
-        from farm.signals import work_changed
+        """Tick after the farm's events that free work or agents, and after outages.
+
+        Queue the completion mails of jobs that ended.
+        """
+        from farm.signals import jobs_ended, work_changed
         from pyfarm_site.celery import app
         from scheduling import recovery
+        from scheduling.notifications import on_jobs_ended
         from scheduling.triggers import on_work_changed
 
         work_changed.connect(on_work_changed, dispatch_uid="scheduling.triggers")
+        jobs_ended.connect(on_jobs_ended, dispatch_uid="scheduling.notifications")
         recovery.connect(app)

@@ -57,7 +57,9 @@ from farm.models import (
 )
 from farm.services.jobs import delete_tasks
 from farm.services.logs import validate_log_identifier
+from farm.services.notifications import deletion_mails, mail_enabled
 from pyfarm_site.conf import farm_config
+from scheduling import notifications
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -167,7 +169,10 @@ def delete_jobs() -> int:
     rows, its requirements, notified users, tags and dependencies (a child
     of a deleted job no longer waits for it). Logs that only these jobs'
     tasks used lose their row, and their files are removed after the commit;
-    a log shared with a task of another job stays. If the process dies
+    a log shared with a task of another job stays. The notified users who
+    asked (``on_deletion``) are mailed after the commit, from what the rows
+    held before they went (two queries per batch when mail is on). If the
+    process dies
     between the commit and the file removal, `cleanup_orphaned_logs` removes
     the files later.
 
@@ -212,6 +217,8 @@ def _delete_job_batch() -> int:
             .exclude(Exists(used_elsewhere))
             .values_list("pk", "identifier")
         )
+        # The mails need the rows: rendered now, queued after the commit.
+        mails = deletion_mails(job_ids=job_ids) if mail_enabled() else []
         delete_tasks(tasks)
         for chunk in _chunks([pk for pk, _ in logs]):
             orphans = TaskLog.objects.filter(pk__in=chunk)
@@ -222,6 +229,8 @@ def _delete_job_batch() -> int:
         Job.objects.filter(pk__in=job_ids).delete()
         identifiers = [identifier for _, identifier in logs]
         transaction.on_commit(partial(_remove_log_files, identifiers))
+        if mails:
+            transaction.on_commit(partial(notifications.queue_mails, mails))
     logger.info("deleted %d jobs and %d task logs", len(job_ids), len(logs))
     return len(job_ids)
 

@@ -62,7 +62,9 @@ DOCUMENTED_KEYS = {
     "agent_request_timeout": 10,
     "smtp_login": [None, None],
     "from_email": "pyfarm@localhost",
-    "deleted_subject": "Job {job_title} deleted",
+    # Django's syntax like the other templates; the original's {job_title}
+    # still works (scheduling/tests/test_notifications.py).
+    "deleted_subject": "Job {{ job.title }} deleted",
     "enable_statistics": True,
     "task_count_interval": {"minutes": 15},
 }

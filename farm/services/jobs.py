@@ -19,13 +19,15 @@ from farm.choices import WorkState
 from farm.models import Job, Task, TaskTaskLogAssociation
 from farm.models.jobs import JobQuerySet
 from farm.services.planner import analyze_after_bulk_insert
-from farm.signals import notify_work_changed
+from farm.signals import notify_jobs_ended, notify_work_changed
 from farm.validators import FRAME_QUANTUM, job_size_error, max_tasks_per_job
 
 # A job this large is a typo (a step of 0.0001 instead of 1), not a render.
 # Rows per INSERT/DELETE statement: large enough to be fast, small enough to
 # stay under every driver's parameter limit.
 BULK_BATCH_SIZE = 2_000
+#: The states in which a job has ended and tells its notified users.
+ENDED = (WorkState.DONE, WorkState.FAILED)
 
 
 def _frame_bounds(
@@ -270,8 +272,10 @@ def refresh_job_states(*, job_ids: Iterable[int]) -> dict[int, str]:
 
     One aggregate query and at most one UPDATE, whatever the number of jobs
     and tasks. Paused jobs keep their state; the UPDATE is conditional on it,
-    so a job paused meanwhile is not overwritten. Returns ``{job_id: state}``
-    for the jobs whose state changed.
+    so a job paused meanwhile is not overwritten. A job that ends (done or
+    failed) claims its completion mail, sent after the commit; one that goes
+    back to work can notify again. Returns ``{job_id: state}`` for the jobs
+    whose state changed.
     """
     ids = sorted(set(job_ids))
     if not ids:
@@ -305,10 +309,11 @@ def _refresh_locked_job_states(ids: list[int]) -> dict[int, str]:
             last_finished=Max("tasks__time_finished"),
             **{f"n_{state}": count for state, count in per_state.items()},
         )
-        .only("pk", "state", "time_started", "time_finished")
+        .only("pk", "state", "time_started", "time_finished", "completion_notify_sent")
     )
     now = timezone.now()
     changed: list[Job] = []
+    ended: list[int] = []
     new_states: dict[int, str] = {}
     for job in jobs:
         counts = {state: getattr(job, f"n_{state}") for state in WorkState.values}
@@ -332,6 +337,12 @@ def _refresh_locked_job_states(ids: list[int]) -> dict[int, str]:
         ):
             if state != job.state:
                 new_states[job.pk] = state
+                if state in ENDED and not job.completion_notify_sent:
+                    ended.append(job.pk)
+                elif state not in ENDED and job.state in ENDED:
+                    # Back to work (a rerun, a longer frame range): the job
+                    # notifies again when it ends again.
+                    job.completion_notify_sent = False
             job.state, job.time_started, job.time_finished = (
                 state,
                 time_started,
@@ -341,10 +352,29 @@ def _refresh_locked_job_states(ids: list[int]) -> dict[int, str]:
     if changed:
         Job.objects.exclude(state=WorkState.PAUSED).bulk_update(
             changed,
-            ["state", "time_started", "time_finished"],
+            ["state", "time_started", "time_finished", "completion_notify_sent"],
             batch_size=BULK_BATCH_SIZE,
         )
+    if ended:
+        _claim_completion_mails(ended)
     return new_states
+
+
+def _claim_completion_mails(job_ids: list[int]) -> None:
+    """Claim the completion mail of jobs that just ended; send it after commit.
+
+    The claim is a conditional UPDATE on ``completion_notify_sent``: of two
+    transactions that end the same job, one updates the row and the other
+    finds it claimed. The rows are locked by `refresh_job_states`, so the
+    row count covers every job; were it short, nothing is sent rather than
+    a mail twice.
+    """
+    claimed = Job.objects.filter(pk__in=job_ids, completion_notify_sent=False).update(
+        completion_notify_sent=True
+    )
+    if claimed != len(job_ids):
+        return
+    notify_jobs_ended(job_ids)
 
 
 def _job_ids(jobs: JobQuerySet) -> list[int]:

@@ -2,6 +2,7 @@
 
 from scheduling.tasks import (  # noqa: F401
     maintenance,
+    notifications,
     planning,
     polling,
     sending,

@@ -230,11 +230,12 @@ def test_deleting_costs_a_fixed_number_of_queries(
 ) -> None:
     for _ in range(3):
         _flagged_job(tasks=4)
-    # Savepoint pair, select ids, select logs, 3 bulk deletes (associations,
+    # Savepoint pair, select ids, select logs, the users to tell of the
+    # deletion (none: no job rows to render), 3 bulk deletes (associations,
     # failed-on rows, tasks), 1 log delete, then the cascade over the jobs:
     # select jobs, select (no) tasks, 5 fast deletes (dependencies, tags,
     # tag and software requirements, notified users) and the jobs.
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(17):
         maintenance.delete_jobs()
 
 
