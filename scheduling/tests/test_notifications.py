@@ -26,7 +26,12 @@ from django.test.utils import CaptureQueriesContext
 from accounts.tests.factories import UserFactory
 from farm.choices import WorkState
 from farm.models import Job, JobNotifiedUser, Task
-from farm.services import create_job, refresh_job_states, rerun_jobs
+from farm.services import (
+    alter_frame_range,
+    create_job,
+    refresh_job_states,
+    rerun_jobs,
+)
 from farm.services.jobs import _claim_completion_mails
 from farm.services.notifications import completion_mail, deletion_mails, job_url
 from farm.services.tasks import update_task
@@ -268,7 +273,7 @@ def test_a_job_that_goes_back_to_work_can_notify_again() -> None:
     _end(job, "done", "done")
     job.refresh_from_db()
     assert job.completion_notify_sent
-    job.alter_frame_range(Decimal(1), Decimal(3), Decimal(1))
+    alter_frame_range(job=job, start=Decimal(1), end=Decimal(3), by=Decimal(1))
     job.refresh_from_db()
     assert (job.state, job.completion_notify_sent) == (WorkState.RUNNING, False)
 
