@@ -15,11 +15,11 @@ from django.db.models import BigIntegerField, Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import Cast, Mod, Round
 from django.utils import timezone
 
-from farm.choices import WorkState
+from farm.choices import ACTIVE_WORK_STATES, WorkState
 from farm.models import Job, Task, TaskTaskLogAssociation
 from farm.models.jobs import JobQuerySet
 from farm.services.planner import analyze_after_bulk_insert
-from farm.signals import notify_work_changed
+from farm.signals import notify_work_changed, request_task_stops
 from farm.validators import FRAME_QUANTUM, job_size_error, max_tasks_per_job
 
 # A job this large is a typo (a step of 0.0001 instead of 1), not a render.
@@ -352,8 +352,35 @@ def _job_ids(jobs: JobQuerySet) -> list[int]:
 
 
 def pause_jobs(*, jobs: JobQuerySet) -> int:
-    """Pause queued and running jobs; returns how many were paused."""
-    return jobs.pause()
+    """Pause queued and running jobs and stop their work; returns how many paused.
+
+    The paused jobs' tasks that an agent holds go back to the queue at once,
+    without counting an attempt or a failure (``attempts``, ``failures``
+    unchanged, agent cleared); those the agent was sent or runs are then
+    stopped on it with ``DELETE /tasks/<id>`` by a Celery task queued after
+    commit (`farm.signals.request_task_stops`), never in this request. Four
+    statements whatever the number of jobs and tasks.
+    """
+    with transaction.atomic():
+        ids = _job_ids(jobs.filter(state__in=ACTIVE_WORK_STATES))
+        if not ids:
+            return 0
+        count = Job.objects.filter(pk__in=ids).pause()
+        held = Task.objects.filter(
+            job_id__in=ids, agent__isnull=False, state__in=ACTIVE_WORK_STATES
+        ).order_by("agent_id", "pk")
+        stops: dict[str, list[int]] = {}
+        rows = held.select_for_update().values_list(
+            "agent_id", "pk", "state", "sent_to_agent"
+        )
+        for agent_id, pk, state, sent in rows:
+            if sent or state == WorkState.RUNNING:
+                stops.setdefault(str(agent_id), []).append(pk)
+        if held.requeue():
+            # Their agents are free for other jobs' work.
+            notify_work_changed("jobs paused")
+        request_task_stops(stops)
+    return count
 
 
 def unpause_jobs(*, jobs: JobQuerySet) -> int:
