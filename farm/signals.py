@@ -37,3 +37,23 @@ def notify_jobs_ended(job_ids: list[int]) -> None:
     transaction.on_commit(
         lambda: jobs_ended.send(sender=None, job_ids=ids), robust=True
     )
+
+
+#: Tasks that were taken back from their agents (their job was paused) must be
+#: stopped there. Sent after the change commits, with ``stops``:
+#: ``{agent_id: [task_id, ...]}``.
+tasks_to_stop = Signal()
+
+
+def request_task_stops(stops: dict[str, list[int]]) -> None:
+    """Send `tasks_to_stop` for ``stops`` once the current transaction commits.
+
+    Nothing is sent for an empty ``stops`` or when the transaction rolls
+    back. ``robust``: a failing receiver (a broker that is down) is logged
+    and never fails the change that already committed; the tasks are no
+    longer the agents' own, so their next poll stops them anyway.
+    """
+    if stops:
+        transaction.on_commit(
+            lambda: tasks_to_stop.send(sender=None, stops=stops), robust=True
+        )

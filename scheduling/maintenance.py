@@ -60,6 +60,7 @@ from farm.services.logs import validate_log_identifier
 from farm.services.notifications import deletion_mails, mail_enabled
 from pyfarm_site.conf import farm_config
 from scheduling import notifications
+from scheduling.stopping import stop_tasks_on_agents, stops_by_agent
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -176,11 +177,12 @@ def delete_jobs() -> int:
     between the commit and the file removal, `cleanup_orphaned_logs` removes
     the files later.
 
-    Tasks still running are deleted as well: there is no call yet that stops
-    work on an agent, so the agent finishes the work and its later reports
-    for the task (state, log state, log upload) get a JSON 404, which the
-    agent gives up on without retrying (agent-protocol.md R6-R8); the log
-    upload is refused with the rest, so no file is left behind.
+    Tasks an agent runs (or was sent) are stopped on it first, with
+    ``DELETE /tasks/<id>`` (`scheduling.stopping`), outside any transaction.
+    An agent that cannot be told is logged and the rows go anyway: its
+    later reports for the task (state, log state, log upload) get a JSON
+    404, which the agent gives up on without retrying (agent-protocol.md
+    R6-R8), and its next poll stops a task it still runs.
 
     Costs a constant number of statements per `JOBS_PER_DELETION` jobs (plus
     one per 2,000 logs), whatever the number of tasks: the tasks and the rows
@@ -195,15 +197,27 @@ def delete_jobs() -> int:
 
 
 def _delete_job_batch() -> int:
-    """Delete up to `JOBS_PER_DELETION` flagged jobs in one transaction."""
+    """Stop the work of up to `JOBS_PER_DELETION` flagged jobs, then delete them.
+
+    The agents are contacted before the transaction; the deletion takes the
+    jobs that are still flagged and not locked by another worker.
+    """
+    candidates = list(
+        Job.objects.filter(to_be_deleted=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:JOBS_PER_DELETION]
+    )
+    if not candidates:
+        return 0
+    stop_tasks_on_agents(stops_by_agent(Task.objects.filter(job_id__in=candidates)))
     with transaction.atomic():
         # skip_locked: a second worker deleting at the same time takes other
         # jobs instead of waiting for these.
         job_ids = list(
-            Job.objects.filter(to_be_deleted=True)
+            Job.objects.filter(pk__in=candidates, to_be_deleted=True)
             .order_by("pk")
             .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[:JOBS_PER_DELETION]
+            .values_list("pk", flat=True)
         )
         if not job_ids:
             return 0
@@ -236,12 +250,13 @@ def _delete_job_batch() -> int:
 
 
 def autodelete_old_jobs() -> int:
-    """Flag finished jobs whose time is up for deletion; returns how many.
+    """Flag done jobs whose time is up for deletion; returns how many.
 
-    A done or failed job is flagged ``autodelete_time`` seconds after its
+    A done job is flagged ``autodelete_time`` seconds after its
     ``time_finished``; a job without ``autodelete_time`` uses
     ``default_job_delete_time`` when that is set, and is kept otherwise.
-    One UPDATE.
+    Failed jobs are never flagged (as in the original): they stay for a
+    person to look at. One UPDATE.
     """
     default = farm_config("default_job_delete_time")
     seconds = (
@@ -261,7 +276,7 @@ def autodelete_old_jobs() -> int:
     )
     return (
         Job.objects.filter(
-            state__in=TERMINAL_WORK_STATES,
+            state=WorkState.DONE,
             to_be_deleted=False,
             time_finished__isnull=False,
         )
@@ -288,16 +303,35 @@ def _log_files(directory: Path) -> Iterator[tuple[str, float]]:
                 yield entry.name, entry.stat(follow_symlinks=False).st_mtime
 
 
-def cleanup_orphaned_logs(*, grace: timedelta = ORPHANED_LOG_GRACE) -> int:
-    """Remove files of ``tasklogs_dir`` that no log row names; returns the count.
+def cleanup_orphaned_logs(*, grace: timedelta = ORPHANED_LOG_GRACE) -> dict[str, int]:
+    """Remove orphaned log rows, then files no log row names; returns the counts.
+
+    A log row is orphaned when no task attempt is associated with it any
+    longer (as the original's cleanup, which deleted such rows first); rows
+    created within ``grace`` are kept, for a registration in progress. Their
+    files become orphaned with them.
 
     ``<identifier>.gz`` belongs to the log ``<identifier>`` (and a file
     ``x.gz`` is kept if a log is named ``x`` or ``x.gz``). Files modified
     within ``grace``, hidden temporary files, links and directories are left
-    alone. One query per 2,000 files.
+    alone. One DELETE for the rows, one query per 2,000 files. Returns
+    ``{"logs": rows removed, "files": files removed}``.
     """
+    now = timezone.now()
+    orphans = TaskLog.objects.filter(
+        created_on__lte=now - grace, task_associations__isnull=True
+    )
+    logs = TaskLog.objects.filter(pk__in=orphans.values("pk"))
+    removed_logs = logs._raw_delete(logs.db)
+    if removed_logs:
+        logger.info("removed %d orphaned task logs", removed_logs)
+    return {"logs": removed_logs, "files": _cleanup_orphaned_files(now - grace)}
+
+
+def _cleanup_orphaned_files(before: datetime) -> int:
+    """Remove files modified before ``before`` that no log names; returns how many."""
     directory = _tasklogs_dir()
-    cutoff = (timezone.now() - grace).timestamp()
+    cutoff = before.timestamp()
     candidates = [name for name, mtime in _log_files(directory) if mtime <= cutoff]
     removed = 0
     for chunk in _chunks(candidates):

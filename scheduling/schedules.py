@@ -94,12 +94,12 @@ SCHEDULES: tuple[PeriodicSchedule, ...] = (
     PeriodicSchedule(
         "scheduling.autodelete_old_jobs",
         "autodelete_old_job_interval",
-        "Mark finished jobs past their autodelete time for deletion.",
+        "Mark done jobs past their autodelete time for deletion.",
     ),
     PeriodicSchedule(
         "scheduling.cleanup_orphaned_logs",
         "orphaned_log_cleanup_interval",
-        "Remove task log files that have no database row.",
+        "Remove task log rows no task uses and files that have no row.",
     ),
     PeriodicSchedule(
         "scheduling.compress_logs",

@@ -325,8 +325,8 @@ class JobAdmin(FarmModelAdmin):
         self.report(
             request,
             count,
-            "Queued %(count)d task again.",
-            "Queued %(count)d tasks again.",
+            "Queued %(count)d task again (tasks of dependent jobs included).",
+            "Queued %(count)d tasks again (tasks of dependent jobs included).",
             nothing="No task was queued again: they are all running.",
         )
 
@@ -339,8 +339,8 @@ class JobAdmin(FarmModelAdmin):
         self.report(
             request,
             count,
-            "Queued %(count)d failed task again.",
-            "Queued %(count)d failed tasks again.",
+            "Queued %(count)d failed task again (tasks of dependent jobs included).",
+            "Queued %(count)d failed tasks again (tasks of dependent jobs included).",
             nothing="No task was queued again: none of them had failed.",
         )
 

@@ -18,6 +18,7 @@ from farm.services.jobs import (
     refresh_job_states,
     rerun_jobs,
     unpause_jobs,
+    with_dependent_jobs,
 )
 from farm.services.submission import create_job
 from farm.services.tasks import UNSET, rerun_tasks, update_task
@@ -38,4 +39,5 @@ __all__ = [
     "rerun_tasks",
     "unpause_jobs",
     "update_task",
+    "with_dependent_jobs",
 ]

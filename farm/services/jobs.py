@@ -15,11 +15,11 @@ from django.db.models import BigIntegerField, Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import Cast, Mod, Round
 from django.utils import timezone
 
-from farm.choices import WorkState
+from farm.choices import ACTIVE_WORK_STATES, WorkState
 from farm.models import Job, Task, TaskTaskLogAssociation
 from farm.models.jobs import JobQuerySet
 from farm.services.planner import analyze_after_bulk_insert
-from farm.signals import notify_jobs_ended, notify_work_changed
+from farm.signals import notify_jobs_ended, notify_work_changed, request_task_stops
 from farm.validators import FRAME_QUANTUM, job_size_error, max_tasks_per_job
 
 # A job this large is a typo (a step of 0.0001 instead of 1), not a render.
@@ -382,8 +382,35 @@ def _job_ids(jobs: JobQuerySet) -> list[int]:
 
 
 def pause_jobs(*, jobs: JobQuerySet) -> int:
-    """Pause queued and running jobs; returns how many were paused."""
-    return jobs.pause()
+    """Pause queued and running jobs and stop their work; returns how many paused.
+
+    The paused jobs' tasks that an agent holds go back to the queue at once,
+    without counting an attempt or a failure (``attempts``, ``failures``
+    unchanged, agent cleared); those the agent was sent or runs are then
+    stopped on it with ``DELETE /tasks/<id>`` by a Celery task queued after
+    commit (`farm.signals.request_task_stops`), never in this request. Four
+    statements whatever the number of jobs and tasks.
+    """
+    with transaction.atomic():
+        ids = _job_ids(jobs.filter(state__in=ACTIVE_WORK_STATES))
+        if not ids:
+            return 0
+        count = Job.objects.filter(pk__in=ids).pause()
+        held = Task.objects.filter(
+            job_id__in=ids, agent__isnull=False, state__in=ACTIVE_WORK_STATES
+        ).order_by("agent_id", "pk")
+        stops: dict[str, list[int]] = {}
+        rows = held.select_for_update().values_list(
+            "agent_id", "pk", "state", "sent_to_agent"
+        )
+        for agent_id, pk, state, sent in rows:
+            if sent or state == WorkState.RUNNING:
+                stops.setdefault(str(agent_id), []).append(pk)
+        if held.requeue():
+            # Their agents are free for other jobs' work.
+            notify_work_changed("jobs paused")
+        request_task_stops(stops)
+    return count
 
 
 def unpause_jobs(*, jobs: JobQuerySet) -> int:
@@ -395,14 +422,51 @@ def unpause_jobs(*, jobs: JobQuerySet) -> int:
     return len(ids)
 
 
+# A set of jobs and every job that depends on them, directly or through
+# other jobs, in one statement: the dependencies are walked by the database.
+# UNION (not UNION ALL) visits each job once, so a cycle ends the walk.
+_WITH_DEPENDENTS_SQL = """
+WITH RECURSIVE family (id) AS (
+    {roots}
+    UNION
+    SELECT dependency.{child} FROM {table} AS dependency
+    JOIN family ON dependency.{parent} = family.id
+)
+SELECT id FROM family
+"""
+
+
+def with_dependent_jobs(jobs: JobQuerySet) -> list[int]:
+    """The ids of ``jobs`` and of every job that waits for them, transitively.
+
+    One query, whatever the depth and breadth of the dependencies.
+    """
+    through = Job.parents.through
+    table = connection.ops.quote_name(through._meta.db_table)
+    child = connection.ops.quote_name(through._meta.get_field("from_job").column)
+    parent = connection.ops.quote_name(through._meta.get_field("to_job").column)
+    roots, params = jobs.order_by().values("pk").query.sql_with_params()
+    sql = _WITH_DEPENDENTS_SQL.format(
+        roots=roots, table=table, child=child, parent=parent
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(row[0] for row in cursor.fetchall())
+
+
 def rerun_jobs(*, jobs: JobQuerySet, failed_only: bool = False) -> int:
     """Queue the jobs' tasks again (only the failed ones with ``failed_only``).
 
-    Running tasks are left alone. The jobs can notify again when they end.
-    Returns the number of tasks queued again.
+    The jobs that depend on them, directly or through other jobs, are rerun
+    the same way (as the original's ``Job.rerun``/``rerun_failed``, which
+    rerun the job's children): their results were made from the outputs
+    that are being made again. Running tasks are left alone. The jobs can
+    notify again when they end. Returns the number of tasks queued again,
+    in all these jobs. A fixed number of statements whatever the number of
+    jobs, dependents and tasks.
     """
     with transaction.atomic():
-        ids = _job_ids(jobs)
+        ids = with_dependent_jobs(jobs)
         tasks = Task.objects.filter(job_id__in=ids)
         if failed_only:
             tasks = tasks.filter(state=WorkState.FAILED)

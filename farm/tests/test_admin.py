@@ -319,7 +319,9 @@ def test_rerun_action_queues_every_task_again(admin_client: Client) -> None:
     tasks.filter(frame=2).update(state=WorkState.FAILED, failures=4)
     response = _run_action(admin_client, Job, "rerun", [job])
     assert set(tasks.values_list("state", flat=True)) == {WorkState.QUEUED}
-    assert _messages(response) == ["Queued 3 tasks again."]
+    assert _messages(response) == [
+        "Queued 3 tasks again (tasks of dependent jobs included)."
+    ]
 
 
 def test_rerun_failed_action_queues_only_failed_tasks(admin_client: Client) -> None:
@@ -331,7 +333,9 @@ def test_rerun_failed_action_queues_only_failed_tasks(admin_client: Client) -> N
     states = dict(tasks.values_list("frame", "state"))
     assert states[Decimal(1)] == WorkState.DONE
     assert states[Decimal(2)] == WorkState.QUEUED
-    assert _messages(response) == ["Queued 1 failed task again."]
+    assert _messages(response) == [
+        "Queued 1 failed task again (tasks of dependent jobs included)."
+    ]
 
 
 def test_mark_for_deletion_action_flags_jobs(admin_client: Client) -> None:

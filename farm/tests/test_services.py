@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import time_machine
@@ -29,6 +30,7 @@ from farm.services import (
     unpause_jobs,
     update_task,
 )
+from farm.signals import tasks_to_stop
 from farm.tests.factories import (
     AgentFactory,
     JobFactory,
@@ -468,8 +470,10 @@ def test_refresh_job_states_runs_a_constant_number_of_queries(
 
 
 def test_pause_and_unpause_jobs() -> None:
-    running, queued, done = JobFactory(), JobFactory(), JobFactory(state=WorkState.DONE)
+    running, queued = JobFactory(state=WorkState.RUNNING), JobFactory()
+    done = JobFactory(state=WorkState.DONE)
     TaskFactory(job=running, running=True)
+    TaskFactory(job=running, done=True)
     assert pause_jobs(jobs=Job.objects.all()) == 2
     assert set(Job.objects.values_list("state", flat=True)) == {
         WorkState.PAUSED,
@@ -484,6 +488,78 @@ def test_pause_and_unpause_jobs() -> None:
         WorkState.QUEUED,
         WorkState.DONE,
     )
+
+
+def test_pausing_gives_the_tasks_agents_hold_back_without_a_failure() -> None:
+    job = JobFactory(state=WorkState.RUNNING)
+    running = TaskFactory(job=job, running=True, attempts=2, failures=1)
+    sent = TaskFactory(job=job, agent=AgentFactory(), sent_to_agent=True)
+    unsent = TaskFactory(job=job, agent=AgentFactory())
+    done = TaskFactory(job=job, done=True, agent=AgentFactory())
+    pause_jobs(jobs=Job.objects.filter(pk=job.pk))
+    for task in (running, sent, unsent):
+        task.refresh_from_db()
+        assert (task.state, task.agent_id, task.sent_to_agent) == (
+            WorkState.QUEUED,
+            None,
+            False,
+        )
+    assert (running.attempts, running.failures) == (2, 1)
+    done.refresh_from_db()
+    assert (done.state, done.agent_id) == (WorkState.DONE, done.agent_id)
+
+
+def test_pausing_asks_to_stop_the_sent_and_running_tasks_after_commit(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    agent, other = AgentFactory(), AgentFactory()
+    job = JobFactory(state=WorkState.RUNNING)
+    running = TaskFactory(job=job, running=True, agent=agent)
+    sent = TaskFactory(job=job, agent=agent, sent_to_agent=True)
+    elsewhere = TaskFactory(job=job, running=True, agent=other)
+    TaskFactory(job=job, agent=agent)  # assigned, never sent: nothing to stop
+    received: list[dict[str, list[int]]] = []
+
+    def receiver(stops: dict[str, list[int]], **kwargs: Any) -> None:
+        received.append(stops)
+
+    tasks_to_stop.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks() as callbacks:
+            pause_jobs(jobs=Job.objects.filter(pk=job.pk))
+            assert received == []
+        for callback in callbacks:
+            callback()
+    finally:
+        tasks_to_stop.disconnect(receiver)
+    assert received == [
+        {str(agent.pk): sorted([running.pk, sent.pk]), str(other.pk): [elsewhere.pk]}
+    ]
+
+
+def test_pausing_nothing_asks_to_stop_nothing(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    job = JobFactory(state=WorkState.DONE)
+    TaskFactory(job=job, done=True)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert pause_jobs(jobs=Job.objects.all()) == 0
+    assert callbacks == []
+
+
+def test_pausing_costs_a_fixed_number_of_queries(
+    django_assert_num_queries: Any,
+) -> None:
+    agents = AgentFactory.create_batch(3)
+    for _ in range(5):
+        job = JobFactory(state=WorkState.RUNNING)
+        for agent in agents:
+            TaskFactory(job=job, running=True, agent=agent)
+            TaskFactory(job=job, agent=agent, sent_to_agent=True)
+    # Savepoint pair, the jobs' ids, their UPDATE, the held tasks (locked),
+    # their UPDATE.
+    with django_assert_num_queries(6):
+        assert pause_jobs(jobs=Job.objects.all()) == 5
 
 
 def test_rerun_jobs_requeues_all_but_running_tasks() -> None:
@@ -515,6 +591,71 @@ def test_rerun_failed_only_touches_failed_tasks() -> None:
     failed.refresh_from_db()
     assert (done.state, failed.state) == (WorkState.DONE, WorkState.QUEUED)
     assert job.state == WorkState.RUNNING
+
+
+def test_rerunning_a_job_reruns_the_jobs_that_depend_on_it() -> None:
+    parent = JobFactory(state=WorkState.DONE)
+    child = JobFactory(state=WorkState.DONE)
+    grandchild = JobFactory(state=WorkState.DONE)
+    unrelated = JobFactory(state=WorkState.DONE)
+    child.parents.add(parent)
+    grandchild.parents.add(child)
+    tasks = [TaskFactory(job=job, done=True) for job in (parent, child, grandchild)]
+    kept = TaskFactory(job=unrelated, done=True)
+    assert rerun_jobs(jobs=Job.objects.filter(pk=parent.pk)) == 3
+    for task in tasks:
+        task.refresh_from_db()
+        assert task.state == WorkState.QUEUED
+    kept.refresh_from_db()
+    assert kept.state == WorkState.DONE
+    assert set(
+        Job.objects.filter(state=WorkState.QUEUED).values_list("pk", flat=True)
+    ) == {parent.pk, child.pk, grandchild.pk}
+
+
+def test_rerunning_failed_tasks_reruns_the_failed_tasks_of_dependents() -> None:
+    parent, child = JobFactory(state=WorkState.FAILED), JobFactory()
+    child.parents.add(parent)
+    failed = TaskFactory(job=parent, failed=True)
+    child_failed = TaskFactory(job=child, failed=True)
+    child_done = TaskFactory(job=child, done=True)
+    assert rerun_jobs(jobs=Job.objects.filter(pk=parent.pk), failed_only=True) == 2
+    for task in (failed, child_failed, child_done):
+        task.refresh_from_db()
+    assert (failed.state, child_failed.state, child_done.state) == (
+        WorkState.QUEUED,
+        WorkState.QUEUED,
+        WorkState.DONE,
+    )
+
+
+def test_a_dependency_cycle_does_not_stop_a_rerun() -> None:
+    first, second = JobFactory(), JobFactory()
+    first.parents.add(second)
+    second.parents.add(first)
+    TaskFactory(job=first, done=True)
+    TaskFactory(job=second, done=True)
+    assert rerun_jobs(jobs=Job.objects.filter(pk=first.pk)) == 2
+
+
+def test_rerunning_with_dependents_costs_a_fixed_number_of_queries(
+    django_assert_num_queries: Any,
+) -> None:
+    def chain(depth: int) -> Job:
+        root = previous = JobFactory(state=WorkState.DONE)
+        TaskFactory(job=root, done=True)
+        for _ in range(depth):
+            job = JobFactory(state=WorkState.DONE)
+            job.parents.add(previous)
+            TaskFactory(job=job, done=True)
+            previous = job
+        return root
+
+    roots = [chain(6), chain(2)]
+    # Savepoint pair, the family, the task UPDATE, the notification flags,
+    # then refresh_job_states: lock, aggregate, UPDATE.
+    with django_assert_num_queries(8):
+        assert rerun_jobs(jobs=Job.objects.filter(pk__in=[j.pk for j in roots])) == 10
 
 
 def test_mark_jobs_for_deletion() -> None:

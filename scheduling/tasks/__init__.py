@@ -7,4 +7,5 @@ from scheduling.tasks import (  # noqa: F401
     polling,
     sending,
     software,
+    stopping,
 )

@@ -4,7 +4,7 @@ Beat runs them at the intervals of scheduler.yml (``delete_job_interval``,
 ``autodelete_old_job_interval``, ``orphaned_log_cleanup_interval``,
 ``compress_log_interval``, ``agent_count_interval``, ``task_count_interval``).
 Each one calls one service and is idempotent; return values are plain
-numbers, for the result backend and the worker's log.
+numbers (or a dict of them), for the result backend and the worker's log.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ def delete_jobs() -> int:
 
 @shared_task(name="scheduling.autodelete_old_jobs")
 def autodelete_old_jobs() -> int:
-    """Flag finished jobs past their autodelete time; returns how many."""
+    """Flag done jobs past their autodelete time; returns how many."""
     return maintenance.autodelete_old_jobs()
 
 
 @shared_task(name="scheduling.cleanup_orphaned_logs")
-def cleanup_orphaned_logs() -> int:
-    """Remove task log files that no log names; returns how many."""
+def cleanup_orphaned_logs() -> dict[str, int]:
+    """Remove log rows no task uses and files no log names; returns the counts."""
     return maintenance.cleanup_orphaned_logs()
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import time_machine
@@ -40,6 +42,8 @@ from farm.tests.factories import (
 )
 from scheduling import maintenance
 from scheduling.tasks import maintenance as tasks
+from scheduling.tests.fake_agent import FakeAgent
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -230,13 +234,87 @@ def test_deleting_costs_a_fixed_number_of_queries(
 ) -> None:
     for _ in range(3):
         _flagged_job(tasks=4)
-    # Savepoint pair, select ids, select logs, the users to tell of the
-    # deletion (none: no job rows to render), 3 bulk deletes (associations,
-    # failed-on rows, tasks), 1 log delete, then the cascade over the jobs:
-    # select jobs, select (no) tasks, 5 fast deletes (dependencies, tags,
-    # tag and software requirements, notified users) and the jobs.
-    with django_assert_num_queries(17):
+    # Select the flagged jobs and the tasks to stop on agents (none here),
+    # then the savepoint pair, select ids, select logs, the users to tell of
+    # the deletion (none: no job rows to render), 3 bulk deletes
+    # (associations, failed-on rows, tasks), 1 log delete, then the cascade
+    # over the jobs: select jobs, select (no) tasks, 5 fast deletes
+    # (dependencies, tags, tag and software requirements, notified users)
+    # and the jobs.
+    with django_assert_num_queries(19):
         maintenance.delete_jobs()
+
+
+def test_deleting_stops_the_tasks_agents_run_before_the_rows_go(
+    logs_dir: Path, fake_agent: FakeAgent, make_agent: Callable[..., Any]
+) -> None:
+    agent = make_agent(state=AgentState.RUNNING)
+    job = JobFactory.create(to_be_deleted=True)
+    running = TaskFactory.create(job=job, agent=agent, state=WorkState.RUNNING)
+    sent = TaskFactory.create(
+        job=job, agent=agent, state=WorkState.QUEUED, sent_to_agent=True
+    )
+    TaskFactory.create(job=job, agent=agent, state=WorkState.QUEUED)  # not sent
+    TaskFactory.create(job=job, agent=agent, state=WorkState.DONE)
+    fake_agent.answer(202, b"", "text/html")
+    rows_while_stopping: list[int] = []
+    stop = maintenance.stop_tasks_on_agents
+
+    def stop_and_count(stops: dict[str, list[int]]) -> Any:
+        rows_while_stopping.append(Task.objects.count())
+        return stop(stops)
+
+    with mock.patch.object(maintenance, "stop_tasks_on_agents", stop_and_count):
+        assert maintenance.delete_jobs() == 1
+    assert rows_while_stopping == [4]
+    assert sorted(r.path for r in fake_agent.requests("DELETE")) == sorted(
+        f"/api/v1/tasks/{pk}" for pk in (running.pk, sent.pk)
+    )
+    assert not Task.objects.exists()
+
+
+def test_a_job_is_deleted_even_when_its_agent_cannot_be_reached(
+    logs_dir: Path, caplog: Any
+) -> None:
+    agent = AgentFactory.create(
+        state=AgentState.RUNNING, remote_ip="127.0.0.1", port=free_port()
+    )
+    job = JobFactory.create(to_be_deleted=True)
+    task = TaskFactory.create(job=job, agent=agent, state=WorkState.RUNNING)
+    assert maintenance.delete_jobs() == 1
+    assert not Job.objects.exists()
+    assert f"could not stop task {task.pk}" in caplog.text
+
+
+def test_a_job_is_deleted_even_when_its_agent_answers_an_error(
+    logs_dir: Path, fake_agent: FakeAgent, make_agent: Callable[..., Any], caplog: Any
+) -> None:
+    agent = make_agent(state=AgentState.RUNNING)
+    job = JobFactory.create(to_be_deleted=True)
+    task = TaskFactory.create(job=job, agent=agent, state=WorkState.RUNNING)
+    fake_agent.answer(500, {"error": "no jobtype instance"})
+    assert maintenance.delete_jobs() == 1
+    assert not Job.objects.exists()
+    assert f"stopping task {task.pk} answered 500" in caplog.text
+
+
+def test_stopping_before_deletion_costs_two_queries_per_agent_batch(
+    logs_dir: Path,
+    fake_agent: FakeAgent,
+    make_agent: Callable[..., Any],
+    django_assert_num_queries: Any,
+) -> None:
+    agents = [make_agent(state=AgentState.RUNNING) for _ in range(3)]
+    for _ in range(4):
+        job = JobFactory.create(to_be_deleted=True)
+        for agent in agents:
+            TaskFactory.create(job=job, agent=agent, state=WorkState.RUNNING)
+    fake_agent.answer(202, b"", "text/html")
+    # The 17 statements of a deletion without logs (see above) and one agent
+    # lookup per agent contacted, whatever the number of jobs and tasks.
+    with django_assert_num_queries(17 + 3):
+        assert maintenance.delete_jobs() == 4
+    assert len(fake_agent.requests("DELETE")) == 12
 
 
 # --- autodelete_old_jobs ------------------------------------------------------
@@ -260,10 +338,17 @@ def test_it_flags_a_job_once_its_autodelete_time_passed(
     assert job.to_be_deleted
 
 
-def test_failed_jobs_are_flagged_too(time_machine: Any) -> None:
-    _finished_job(state=WorkState.FAILED, autodelete_time=60)
-    time_machine.move_to(timezone.now() + timedelta(minutes=2))
+def test_failed_jobs_are_never_flagged(time_machine: Any, farm_config: Any) -> None:
+    farm_config(default_job_delete_time=60)
+    kept = [
+        _finished_job(state=WorkState.FAILED, autodelete_time=60),
+        _finished_job(state=WorkState.FAILED, autodelete_time=None),
+    ]
+    done = _finished_job(autodelete_time=60)
+    time_machine.move_to(timezone.now() + timedelta(days=30))
     assert maintenance.autodelete_old_jobs() == 1
+    assert list(Job.objects.filter(to_be_deleted=True)) == [done]
+    assert not Job.objects.filter(pk__in=[j.pk for j in kept], to_be_deleted=True)
 
 
 @pytest.mark.parametrize(
@@ -322,7 +407,7 @@ def _old_file(directory: Path, name: str, content: bytes = LOG_CONTENT) -> Path:
 def test_it_removes_old_files_no_log_names(logs_dir: Path) -> None:
     _old_file(logs_dir, "gone.csv")
     _old_file(logs_dir, "gone.csv.gz")
-    assert maintenance.cleanup_orphaned_logs() == 2
+    assert maintenance.cleanup_orphaned_logs() == {"logs": 0, "files": 2}
     assert list(logs_dir.iterdir()) == []
 
 
@@ -334,7 +419,7 @@ def test_it_keeps_the_files_of_known_logs(logs_dir: Path) -> None:
         _old_file(logs_dir, f"{log.identifier}.gz"),
         _old_file(logs_dir, named.identifier),
     }
-    assert maintenance.cleanup_orphaned_logs() == 0
+    assert maintenance.cleanup_orphaned_logs() == {"logs": 0, "files": 0}
     assert set(logs_dir.iterdir()) == keep
 
 
@@ -342,13 +427,13 @@ def test_it_keeps_recent_orphans_for_the_grace_period(logs_dir: Path) -> None:
     path = logs_dir / "uploading.csv"
     path.write_bytes(LOG_CONTENT)
     _age(path, timedelta(minutes=59))
-    assert maintenance.cleanup_orphaned_logs() == 0
+    assert maintenance.cleanup_orphaned_logs() == {"logs": 0, "files": 0}
     assert path.exists()
 
 
 def test_it_ignores_hidden_temporary_files(logs_dir: Path) -> None:
     path = _old_file(logs_dir, ".upload-abc123")
-    assert maintenance.cleanup_orphaned_logs() == 0
+    assert maintenance.cleanup_orphaned_logs() == {"logs": 0, "files": 0}
     assert path.exists()
 
 
@@ -363,7 +448,7 @@ def test_cleanup_never_touches_links_directories_or_outside_files(
     sub.mkdir()
     _old_file(sub, "nested.csv")
     _age(sub, timedelta(hours=2))
-    assert maintenance.cleanup_orphaned_logs() == 0
+    assert maintenance.cleanup_orphaned_logs() == {"logs": 0, "files": 0}
     assert link.is_symlink()
     assert outside.read_bytes() == b"precious\n"
     assert (sub / "nested.csv").exists()
@@ -373,7 +458,7 @@ def test_cleanup_copes_with_a_missing_directory(
     tmp_path: Path, farm_config: Any
 ) -> None:
     farm_config(tasklogs_dir=str(tmp_path / "nowhere"))
-    assert maintenance.cleanup_orphaned_logs() == 0
+    assert maintenance.cleanup_orphaned_logs() == {"logs": 0, "files": 0}
 
 
 def test_cleanup_costs_one_query_per_chunk_of_files(
@@ -381,8 +466,38 @@ def test_cleanup_costs_one_query_per_chunk_of_files(
 ) -> None:
     for index in range(30):
         _old_file(logs_dir, f"orphan{index}.csv")
+    # The DELETE of orphaned log rows, then one query for the 30 files.
+    with django_assert_num_queries(2):
+        assert maintenance.cleanup_orphaned_logs() == {"logs": 0, "files": 30}
+
+
+def test_it_removes_log_rows_no_task_uses_and_then_their_files(
+    logs_dir: Path,
+) -> None:
+    old = timezone.now() - timedelta(hours=2)
+    orphan = TaskLogFactory.create(created_on=old)
+    used = TaskLogFactory.create(created_on=old)
+    TaskTaskLogAssociationFactory.create(log=used)
+    _old_file(logs_dir, orphan.identifier)
+    kept = _old_file(logs_dir, used.identifier)
+    assert maintenance.cleanup_orphaned_logs() == {"logs": 1, "files": 1}
+    assert list(TaskLog.objects.all()) == [used]
+    assert list(logs_dir.iterdir()) == [kept]
+
+
+def test_it_keeps_recent_log_rows_without_tasks(logs_dir: Path) -> None:
+    log = TaskLogFactory.create(created_on=timezone.now() - timedelta(minutes=59))
+    assert maintenance.cleanup_orphaned_logs() == {"logs": 0, "files": 0}
+    assert TaskLog.objects.filter(pk=log.pk).exists()
+
+
+def test_removing_orphaned_log_rows_is_one_statement(
+    logs_dir: Path, django_assert_num_queries: Any
+) -> None:
+    old = timezone.now() - timedelta(hours=2)
+    TaskLogFactory.create_batch(25, created_on=old)
     with django_assert_num_queries(1):
-        assert maintenance.cleanup_orphaned_logs() == 30
+        assert maintenance.cleanup_orphaned_logs() == {"logs": 25, "files": 0}
 
 
 # --- compress_logs ------------------------------------------------------------
@@ -625,11 +740,11 @@ def test_the_log_tasks_run_directly_and_through_celery(logs_dir: Path) -> None:
     _old_file(logs_dir, "orphan.csv")
     _ended_log(logs_dir)
     assert tasks.compress_logs() == 1
-    assert tasks.cleanup_orphaned_logs() == 1
+    assert tasks.cleanup_orphaned_logs() == {"logs": 0, "files": 1}
     _old_file(logs_dir, "orphan.csv")
     _ended_log(logs_dir)
     assert tasks.compress_logs.apply().get() == 1
-    assert tasks.cleanup_orphaned_logs.apply().get() == 1
+    assert tasks.cleanup_orphaned_logs.apply().get() == {"logs": 0, "files": 1}
 
 
 def test_the_statistics_tasks_run_directly_and_through_celery() -> None:

@@ -13,7 +13,13 @@ agents on 127.0.0.1, then drives the farm through the API only:
    job's ``requeue`` (never on the agent it failed on) and the job ends
    failed while its other frames are done;
 3. the master polled both agents meanwhile (``GET /status``, ``GET /tasks/``)
-   and kept them online.
+   and kept them online;
+4. a job paused while an agent runs its task: the master takes the task back
+   and sends the agent ``DELETE /tasks/<id>``, the agent stops it, the task
+   is queued again without a failure; resumed, the job ends done;
+5. an agent killed with SIGKILL while it runs a long task: the master's
+   polls find it gone, mark it offline and requeue the task, which the
+   other agent finishes; the job ends done.
 
 Everything is bounded in time (``PYFARM_E2E_TIMEOUT`` seconds per wait,
 default 180) and every process is stopped at the end. The database is
@@ -49,7 +55,9 @@ TOKEN_USER = "e2e"
 
 # Python 2 source the agent downloads (R4) and loads. One process per
 # assignment prints the frames of its batch; it exits 3 when the batch holds
-# the job's ``data["fail_frame"]``.
+# the job's ``data["fail_frame"]``. With ``data["first_attempt_sleep"]`` the
+# first attempt of a task sleeps that many seconds first (work to stop or to
+# kill); later attempts do not.
 JOBTYPE_CODE = '''\
 from pyfarm.jobtypes.core.jobtype import JobType
 
@@ -58,11 +66,14 @@ class E2EShell(JobType):
     """Echo the batch's frames; fail on the job's fail_frame."""
 
     def get_command_data(self):
-        frames = [int(task["frame"]) for task in self.assignment["tasks"]]
-        fail_frame = (self.assignment["job"].get("data") or {}).get("fail_frame")
-        exit_code = 3 if fail_frame in frames else 0
-        script = "echo e2e-render frames %s; exit %d" % (
-            " ".join(str(frame) for frame in frames), exit_code)
+        tasks = self.assignment["tasks"]
+        frames = [int(task["frame"]) for task in tasks]
+        data = self.assignment["job"].get("data") or {}
+        exit_code = 3 if data.get("fail_frame") in frames else 0
+        first = min(task.get("attempt", 1) for task in tasks) <= 1
+        pause = int(data.get("first_attempt_sleep", 0)) if first else 0
+        script = "echo e2e-render frames %s; sleep %d; exit %d" % (
+            " ".join(str(frame) for frame in frames), pause, exit_code)
         return self.COMMAND_DATA("/bin/sh", "-c", script)
 '''
 
@@ -115,6 +126,7 @@ class Farm:
         default_factory=list
     )
     agent_ids: list[str] = field(default_factory=list)
+    agent_ports: dict[str, int] = field(default_factory=dict)
 
     def logs(self) -> str:
         """The last lines of every process's output, for failure messages."""
@@ -233,6 +245,8 @@ def _master_config(workdir: Path, port: int, broker: str) -> Path:
 def _start_agent(farm: Farm, venv: Path, number: int, master_port: int) -> None:
     """Start one agent as agent-protocol.md Part 2.2 describes."""
     home = farm.workdir / f"agent{number}"
+    port = _free_agent_port()
+    farm.agent_ports[f"agent{number}"] = port
     for folder in ("tmp", "static", "tasklogs", "updates"):
         (home / folder).mkdir(parents=True, exist_ok=True)
     (home / "static" / "favicon.ico").write_bytes(b"")
@@ -249,7 +263,7 @@ def _start_agent(farm: Farm, venv: Path, number: int, master_port: int) -> None:
             "--master",
             f"127.0.0.1:{master_port}",
             "--port",
-            str(_free_agent_port()),
+            str(port),
             "--host",
             "127.0.0.1",
             "--agent-id-file",
@@ -472,3 +486,93 @@ def test_the_master_polled_both_agents_and_kept_them_online(farm: Farm) -> None:
     assert sorted(rows) == sorted(
         [agent_id, "online", True] for agent_id in farm.agent_ids
     )
+
+
+def _agent_tasks(farm: Farm, agent_id: str) -> list[int]:
+    """The ids of the tasks an agent runs, asked of the agent itself."""
+    port = farm.get(f"/agents/{agent_id}")["port"]
+    response = requests.get(f"http://127.0.0.1:{port}/api/v1/tasks/", timeout=10)
+    assert response.status_code == 200, response.text
+    return [int(task["id"]) for task in json.loads(response.content)]
+
+
+def _running_task(farm: Farm, job_id: int) -> dict[str, Any] | None:
+    """The job's only task once an agent reports it running."""
+    (task,) = farm.get(f"/jobs/{job_id}/tasks/")
+    return task if task["state"] == "running" and task["agent_id"] else None
+
+
+def test_pausing_a_job_stops_its_task_on_the_agent(farm: Farm) -> None:
+    job_id = _submit(
+        farm,
+        title="e2e paused",
+        start=1,
+        end=1,
+        batch=1,
+        requeue=0,
+        data={"first_attempt_sleep": 120},
+    )
+    task = farm.wait_for(f"job {job_id} running", lambda: _running_task(farm, job_id))
+    agent_id = task["agent_id"]
+    assert task["id"] in _agent_tasks(farm, agent_id)
+
+    response = farm.call("POST", f"/jobs/{job_id}", {"state": "paused"})
+    assert response.status_code == 200, response.text
+
+    farm.wait_for(
+        f"agent {agent_id} to stop task {task['id']}",
+        lambda: task["id"] not in _agent_tasks(farm, agent_id),
+    )
+    # The agent reports the stopped task queued (R6); nothing counts it as
+    # a failure, and the master took it back from the agent.
+    again = farm.get(f"/jobs/{job_id}/tasks/{task['id']}")
+    assert (again["state"], again["agent_id"]) == ("queued", None)
+    assert (again["attempts"], again["failures"]) == (1, 0)
+    assert farm.get(f"/jobs/{job_id}")["state"] == "paused"
+    # The worker's stop task told the agent (not only the next poll).
+    master_log = next(log for name, _, log in farm.processes if name == "master")
+    farm.wait_for(
+        "the stop task's log line",
+        lambda: f": stopped tasks [{task['id']}]" in master_log.read_text(),
+    )
+
+    response = farm.call("POST", f"/jobs/{job_id}", {"state": "queued"})
+    assert response.status_code == 200, response.text
+    farm.wait_for(f"job {job_id} done", lambda: _job_in(farm, job_id, "done"))
+    done = farm.get(f"/jobs/{job_id}/tasks/{task['id']}")
+    assert (done["state"], done["attempts"], done["failures"]) == ("done", 2, 0)
+    farm.wait_for("both agents online again", lambda: _agents_online(farm))
+
+
+def test_an_agent_killed_mid_task_is_offline_and_its_task_runs_elsewhere(
+    farm: Farm,
+) -> None:
+    # Last: one agent stays dead.
+    job_id = _submit(
+        farm,
+        title="e2e killed agent",
+        start=1,
+        end=1,
+        batch=1,
+        requeue=0,
+        data={"first_attempt_sleep": 120},
+    )
+    task = farm.wait_for(f"job {job_id} running", lambda: _running_task(farm, job_id))
+    killed = task["agent_id"]
+    (survivor,) = set(farm.agent_ids) - {killed}
+    port = farm.get(f"/agents/{killed}")["port"]
+    (name,) = [name for name, number in farm.agent_ports.items() if number == port]
+    process = next(p for n, p, _ in farm.processes if n == name)
+    farm.processes = [entry for entry in farm.processes if entry[0] != name]
+
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+    farm.wait_for(
+        f"agent {killed} offline",
+        lambda: farm.get(f"/agents/{killed}")["state"] == "offline",
+    )
+    farm.wait_for(f"job {job_id} done", lambda: _job_in(farm, job_id, "done"))
+    done = farm.get(f"/jobs/{job_id}/tasks/{task['id']}")
+    assert (done["state"], done["agent_id"]) == ("done", survivor)
+    assert farm.get(f"/agents/{killed}")["state"] == "offline"

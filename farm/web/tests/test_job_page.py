@@ -520,6 +520,20 @@ def test_owner_reruns_the_job(client: Client, job: Job, owner: User) -> None:
     assert set(job.tasks.values_list("state", flat=True)) == {WorkState.QUEUED}
 
 
+def test_rerunning_says_how_many_dependent_jobs_were_rerun(
+    client: Client, job: Job, owner: User
+) -> None:
+    for task in job.tasks.all():
+        task.mark_done()
+    children = [_job(owner), _job(owner)]
+    for child in children:
+        child.parents.add(job)
+    response = _as(client, owner).post(_url("job_rerun", job))
+    assert _messages(response) == [
+        "Queued 9 tasks again, in this job and the 2 jobs that depend on it."
+    ]
+
+
 def test_owner_reruns_the_failed_tasks(client: Client, owner: User) -> None:
     job = _job(owner, requeue=0)
     first, second, _ = job.tasks.order_by("frame")

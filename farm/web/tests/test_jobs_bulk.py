@@ -94,7 +94,9 @@ def test_rerun(admin_client: Client) -> None:
     response = _post(admin_client, "rerun", [job])
 
     assert set(Task.objects.values_list("state", flat=True)) == {WorkState.QUEUED}
-    assert _messages(response) == ["Queued 2 tasks again."]
+    assert _messages(response) == [
+        "Queued 2 tasks again (tasks of dependent jobs included)."
+    ]
 
 
 def test_rerun_failed(admin_client: Client) -> None:
@@ -107,7 +109,9 @@ def test_rerun_failed(admin_client: Client) -> None:
     done.refresh_from_db()
     failed.refresh_from_db()
     assert (done.state, failed.state) == (WorkState.DONE, WorkState.QUEUED)
-    assert _messages(response) == ["Queued 1 failed task again."]
+    assert _messages(response) == [
+        "Queued 1 failed task again (tasks of dependent jobs included)."
+    ]
 
 
 def test_delete_marks_the_jobs_for_deletion(admin_client: Client) -> None:

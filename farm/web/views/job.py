@@ -36,6 +36,7 @@ from farm.services import (
     rerun_jobs,
     rerun_tasks,
     unpause_jobs,
+    with_dependent_jobs,
 )
 from farm.services.job_settings import (
     add_tag_requirement_to_jobs,
@@ -333,13 +334,24 @@ def unpause(request: HttpRequest, job: Job) -> HttpResponse:
 
 
 def _rerun(request: HttpRequest, job: Job, *, failed_only: bool) -> HttpResponse:
-    """Queue the job's tasks again (the failed ones only); say how many."""
+    """Queue the job's tasks again (the failed ones only); say how many.
+
+    The jobs that depend on it are rerun too (`rerun_jobs`); the message
+    says how many there were.
+    """
+    dependents = len(with_dependent_jobs(_one(job))) - 1
     count = rerun_jobs(jobs=_one(job), failed_only=failed_only)
     which = "failed task" if failed_only else "task"
+    where = (
+        f", in this job and the {dependents} "
+        f"{'job that depends' if dependents == 1 else 'jobs that depend'} on it"
+        if dependents
+        else ""
+    )
     return _done(
         request,
         job,
-        f"Queued {count} {which}{'s' if count != 1 else ''} again."
+        f"Queued {count} {which}{'s' if count != 1 else ''} again{where}."
         if count
         else (
             "No task has failed."

@@ -166,14 +166,14 @@ _ACTIONS: dict[str, _BulkAction] = {
     ),
     "rerun": _BulkAction(
         lambda jobs, data: rerun_jobs(jobs=jobs),
-        "Queued %(count)d task again.",
-        "Queued %(count)d tasks again.",
+        "Queued %(count)d task again (tasks of dependent jobs included).",
+        "Queued %(count)d tasks again (tasks of dependent jobs included).",
         "No task was queued again: they are all running.",
     ),
     "rerun_failed": _BulkAction(
         lambda jobs, data: rerun_jobs(jobs=jobs, failed_only=True),
-        "Queued %(count)d failed task again.",
-        "Queued %(count)d failed tasks again.",
+        "Queued %(count)d failed task again (tasks of dependent jobs included).",
+        "Queued %(count)d failed tasks again (tasks of dependent jobs included).",
         "No task was queued again: none of them had failed.",
     ),
     "delete": _BulkAction(
