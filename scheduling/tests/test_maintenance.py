@@ -310,9 +310,10 @@ def test_stopping_before_deletion_costs_two_queries_per_agent_batch(
         for agent in agents:
             TaskFactory.create(job=job, agent=agent, state=WorkState.RUNNING)
     fake_agent.answer(202, b"", "text/html")
-    # The 17 statements of a deletion without logs (see above) and one agent
-    # lookup per agent contacted, whatever the number of jobs and tasks.
-    with django_assert_num_queries(17 + 3):
+    # The 18 statements of a deletion without logs (see above: the tasks to
+    # stop are selected once, the users to tell of the deletion once) and one
+    # agent lookup per agent contacted, whatever the number of jobs and tasks.
+    with django_assert_num_queries(18 + 3):
         assert maintenance.delete_jobs() == 4
     assert len(fake_agent.requests("DELETE")) == 12
 
