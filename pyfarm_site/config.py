@@ -19,6 +19,7 @@ somewhere later.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import re
 import tempfile
@@ -332,6 +333,29 @@ def as_host_names(key: str, value: list[Any]) -> list[str]:
             f'{key}: list at least one host name (or "*" for any)'
         )
     return names
+
+
+def as_networks(key: str, value: Any) -> list[str]:
+    """A list of IP networks in CIDR form (``10.0.0.0/8``, ``::1/128``).
+
+    A bare address is a network of one. Host bits may be set
+    (``10.1.2.3/8`` is ``10.0.0.0/8``), as the request checks read them.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ImproperlyConfigured(f"{key}: expected a list of networks")
+    networks = []
+    for item in value:
+        text = str(item).strip()
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{key}: {text!r} is not an IP network (e.g. 10.0.0.0/8)"
+            ) from None
+        networks.append(text)
+    return networks
 
 
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}

@@ -11,6 +11,7 @@ from pyfarm_site.config import (
     BASE_DIR,
     REDIS_TIMEOUT,
     as_host_names,
+    as_networks,
     as_non_negative,
     as_proxy_ssl_header,
     as_timedelta,
@@ -33,6 +34,8 @@ DEBUG = PYFARM["debug"]
 # ---------------------------------------------------------------------------
 
 ALLOWED_HOSTS = as_host_names("allowed_hosts", PYFARM["allowed_hosts"])
+# Checked here so that a typo stops start-up instead of failing each request.
+as_networks("agent_networks", PYFARM["agent_networks"])
 SECURE_SSL_REDIRECT = PYFARM["ssl_redirect"]
 SECURE_HSTS_SECONDS = as_non_negative("hsts_seconds", PYFARM["hsts_seconds"])
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PYFARM["hsts_include_subdomains"]

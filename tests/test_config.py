@@ -17,6 +17,7 @@ from pyfarm_site.config import (
     BASE_DIR,
     DATABASE_CONNECT_TIMEOUT,
     ENVIRONMENT_OVERRIDES,
+    as_networks,
     as_timedelta,
     load_config,
     parse_bool,
@@ -378,6 +379,35 @@ def test_trusted_proxies_come_from_a_comma_separated_override() -> None:
     config = load_config(environ={"PYFARM_TRUSTED_PROXIES": "127.0.0.1/32, ::1"})
     assert config["trusted_proxies"] == ["127.0.0.1/32", "::1"]
     assert load_config(environ={})["trusted_proxies"] == []
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/33", "garbage", "10.0.0.256/8", ""])
+def test_a_bad_agent_network_is_refused_naming_the_key(bad: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"^agent_networks: .* IP network"):
+        as_networks("agent_networks", ["10.0.0.0/8", bad])
+
+
+def test_agent_networks_must_be_a_list() -> None:
+    with pytest.raises(ImproperlyConfigured, match="agent_networks: expected a list"):
+        as_networks("agent_networks", "10.0.0.0/8")
+
+
+def test_good_agent_networks_pass() -> None:
+    networks = ["10.0.0.0/8", "10.1.2.3/16", "192.0.2.7", "fc00::/7", "::1/128"]
+    assert as_networks("agent_networks", networks) == networks
+    assert as_networks("agent_networks", None) == []
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/33", "garbage"])
+def test_startup_stops_on_a_bad_agent_network(bad: str) -> None:
+    result = _run_check(
+        {
+            "PYFARM_AGENT_NETWORKS": f"10.0.0.0/8,{bad}",
+            "PYFARM_DATABASE_URI": "sqlite://",
+        }
+    )
+    assert result.returncode != 0
+    assert f"agent_networks: '{bad}' is not an IP network" in result.stderr
 
 
 def test_max_tasks_per_job_comes_from_the_environment() -> None:
