@@ -17,6 +17,8 @@ from pyfarm_site.config import (
     BASE_DIR,
     DATABASE_CONNECT_TIMEOUT,
     ENVIRONMENT_OVERRIDES,
+    RETIRED_KEYS,
+    as_date_format,
     as_networks,
     as_timedelta,
     load_config,
@@ -59,7 +61,6 @@ DOCUMENTED_KEYS = {
     "agent_poll_interval": {"seconds": 30},
     "assign_tasks_interval": {"minutes": 4},
     "delete_job_interval": {"minutes": 5},
-    "transaction_retries": 10,
     "agent_request_timeout": 10,
     "smtp_login": [None, None],
     "from_email": "pyfarm@localhost",
@@ -127,21 +128,25 @@ def test_every_documented_override_names_a_key() -> None:
         "PYFARM_DATABASE_URI",
         "PYFARM_AGENT_UPDATES_WEBDIR",
         "PYFARM_JSON_PRETTY",
-        "PYFARM_APP_INSTANCE",
         "PYFARM_DEV_APP_DB_CREATE_ALL",
         "PYFARM_FROM_ADDRESS",
         "PYFARM_SCHEDULER_BROKER",
         "PYFARM_AGENT_UPDATES_DIR",
-        "PYFARM_TRANSACTION_RETRIES",
         "PYFARM_BASE_URL",
         "PYFARM_TIMESTAMP_FORMAT",
         "PYFARM_LOGIN_DISABLED",
         "PYFARM_DEFAULT_JOB_DELETE_TIME",
-        "PYFARM_SCHEDULER_LOCKFILE_BASE",
         "PYFARM_MAIL_SERVER",
+    }
+    # Those of retired keys (RETIRED_KEYS) are not read any more.
+    retired = {
+        "PYFARM_APP_INSTANCE",
+        "PYFARM_TRANSACTION_RETRIES",
+        "PYFARM_SCHEDULER_LOCKFILE_BASE",
     }
     variables = {variable for variable, _ in ENVIRONMENT_OVERRIDES.values()}
     assert documented <= variables
+    assert not retired & variables
     assert set(ENVIRONMENT_OVERRIDES) <= set(config)
 
 
@@ -171,7 +176,6 @@ def test_several_operator_files_apply_in_order(tmp_path: Path) -> None:
     [
         ({"PYFARM_LOGIN_DISABLED": "maybe"}, "PYFARM_LOGIN_DISABLED"),
         ({"PYFARM_AGENT_REQUEST_TIMEOUT": "ten"}, "PYFARM_AGENT_REQUEST_TIMEOUT"),
-        ({"PYFARM_TRANSACTION_RETRIES": "1.5"}, "PYFARM_TRANSACTION_RETRIES"),
         ({"PYFARM_CONFIG": "/nonexistent/farm.yml"}, "/nonexistent/farm.yml"),
     ],
 )
@@ -408,6 +412,39 @@ def test_startup_stops_on_a_bad_agent_network(bad: str) -> None:
     )
     assert result.returncode != 0
     assert f"agent_networks: '{bad}' is not an IP network" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("moment", "django"),
+    [
+        ("YYYY-MM-DD HH:mm:ss", "Y-m-d H:i:s"),
+        ("DD.MM.YY H:mm", "d.m.y G:i"),
+        ("ddd, MMM D YYYY h:mm A", "D, M j Y g:i A"),
+        ("dddd D MMMM [at] hh:mm a Z", "l j F \\a\\t h:i a O"),
+    ],
+)
+def test_timestamp_format_translates_moment_tokens(moment: str, django: str) -> None:
+    assert as_date_format("timestamp_format", moment) == django
+
+
+@pytest.mark.parametrize("bad", ["YYYY-MM-DD Q", "", 5])
+def test_a_bad_timestamp_format_is_refused_naming_the_key(bad: Any) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"^timestamp_format: "):
+        as_date_format("timestamp_format", bad)
+
+
+def test_retired_keys_are_not_shipped() -> None:
+    config = load_config(environ={})
+    assert not set(RETIRED_KEYS) & set(config)
+
+
+def test_an_operator_file_may_still_set_a_retired_key(tmp_path: Path) -> None:
+    operator = tmp_path / "farm.yml"
+    operator.write_text("transaction_retries: 3\ncsrf_session_key: x\nfarm_name: a\n")
+    config = load_config(environ={"PYFARM_CONFIG": str(operator)})
+    assert config["farm_name"] == "a"
+    assert "transaction_retries" not in config
+    assert "csrf_session_key" not in config
 
 
 def test_max_tasks_per_job_comes_from_the_environment() -> None:
