@@ -34,6 +34,7 @@ from typing import Any
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pyfarm_site.settings")
 if __name__ == "__main__":
     os.environ.setdefault(
@@ -47,11 +48,11 @@ from django.apps import apps
 if not apps.ready:
     django.setup()
 
+from dashboard import Size, analyze, build  # this folder (sys.path above)
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from benchmarks.dashboard import Size, analyze, build
 from farm.models import Agent, Job, Task, TaskEventCount
 from scheduling.schedules import SCHEDULES, PeriodicSchedule, registered_task_names
 

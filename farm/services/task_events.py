@@ -172,7 +172,7 @@ def flush() -> int:
         per_queue: dict[int | None, Counter[str]] = defaultdict(Counter)
         for (scope, ident), kinds in taken.counts.items():
             # A job deleted meanwhile took its queue with it: no queue.
-            queue_id = queues.get(ident) if scope == "job" else ident
+            queue_id = queues.get(ident or 0) if scope == "job" else ident
             per_queue[queue_id].update(kinds)
         rows = TaskEventCount.objects.bulk_create(
             TaskEventCount(

@@ -29,7 +29,7 @@ UNSET = _Unset()
 
 # The task event (`task_events`) each reported state counts; a task given
 # back to the queue by its agent counts none.
-_EVENTS = {
+_EVENTS: dict[str, str] = {
     WorkState.RUNNING: "started",
     WorkState.DONE: "done",
     WorkState.FAILED: "failed",
