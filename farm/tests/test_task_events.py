@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from farm.choices import WorkState
@@ -375,3 +376,49 @@ def test_the_agents_reports_reach_the_task_events_chart(commits: Any) -> None:
         "deleted": 0.0,
     }
     assert farm_config("enable_statistics")
+
+
+# --- the admin ----------------------------------------------------------------
+
+
+def test_tasks_deleted_in_the_admin_are_counted(
+    admin_client: Any, commits: Any
+) -> None:
+    queue = JobQueueFactory.create()
+    job = _job(frames=3, queue=queue)
+    ids = list(Task.objects.filter(job=job).values_list("pk", flat=True))
+    task_events.discard()
+    with commits():
+        response = admin_client.post(
+            reverse("admin:farm_task_changelist"),
+            {"action": "delete_selected", "_selected_action": ids[:2], "post": "yes"},
+        )
+    assert response.status_code == 302
+    with commits():
+        response = admin_client.post(
+            reverse("admin:farm_task_delete", args=[ids[2]]), {"post": "yes"}
+        )
+    assert response.status_code == 302
+    assert not Task.objects.filter(job=job).exists()
+    assert task_events.pending() == {("queue", queue.pk): {"deleted": 3}}
+
+
+def test_a_task_added_in_the_admin_is_counted_as_new(
+    admin_client: Any, commits: Any
+) -> None:
+    job = _job(frames=1)
+    task_events.discard()
+    with commits():
+        response = admin_client.post(
+            reverse("admin:farm_task_add"),
+            {
+                "job": job.pk,
+                "frame": "7",
+                "tile": "",
+                "priority": "0",
+                "log_associations-TOTAL_FORMS": "0",
+                "log_associations-INITIAL_FORMS": "0",
+            },
+        )
+    assert response.status_code == 302, response.content[:2000]
+    assert task_events.pending() == {("job", job.pk): {"new": 1}}
