@@ -26,6 +26,7 @@ the number of events.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import logging
 import threading
@@ -163,26 +164,7 @@ def flush() -> int:
     if taken.first is None or taken.last is None:
         return 0
     try:
-        job_ids = [key[1] for key in taken.counts if key[0] == "job"]
-        queues = dict(
-            Job.objects.filter(pk__in=job_ids).values_list("pk", "queue_id")
-            if job_ids
-            else []
-        )
-        per_queue: dict[int | None, Counter[str]] = defaultdict(Counter)
-        for (scope, ident), kinds in taken.counts.items():
-            # A job deleted meanwhile took its queue with it: no queue.
-            queue_id = queues.get(ident or 0) if scope == "job" else ident
-            per_queue[queue_id].update(kinds)
-        rows = TaskEventCount.objects.bulk_create(
-            TaskEventCount(
-                time_start=taken.first,
-                time_end=taken.last,
-                job_queue_id=queue_id,
-                **{f"num_{kind}": kinds[kind] for kind in EVENT_KINDS},
-            )
-            for queue_id, kinds in per_queue.items()
-        )
+        return _write(taken)
     except Exception:
         logger.exception("could not write task event counts; keeping them")
         with _lock:
@@ -192,14 +174,48 @@ def flush() -> int:
             _buffer.last = max(filter(None, (_buffer.last, taken.last)))
             _buffer.since = _buffer.since or taken.since
         return 0
+
+
+def _write(taken: _Buffer) -> int:
+    """Insert the rows of ``taken``: its queues resolved, one row per queue."""
+    if taken.first is None or taken.last is None:
+        return 0
+    job_ids = [key[1] for key in taken.counts if key[0] == "job"]
+    queues = dict(
+        Job.objects.filter(pk__in=job_ids).values_list("pk", "queue_id")
+        if job_ids
+        else []
+    )
+    per_queue: dict[int | None, Counter[str]] = defaultdict(Counter)
+    for (scope, ident), kinds in taken.counts.items():
+        # A job deleted meanwhile took its queue with it: no queue.
+        queue_id = queues.get(ident or 0) if scope == "job" else ident
+        per_queue[queue_id].update(kinds)
+    rows = TaskEventCount.objects.bulk_create(
+        TaskEventCount(
+            time_start=taken.first,
+            time_end=taken.last,
+            job_queue_id=queue_id,
+            **{f"num_{kind}": kinds[kind] for kind in EVENT_KINDS},
+        )
+        for queue_id, kinds in per_queue.items()
+    )
     return len(rows)
 
 
 def _flush_at_exit() -> None:
-    try:
-        flush()
-    except Exception:  # pragma: no cover - the process is going anyway
-        logger.exception("could not write task event counts at exit")
+    """Write what is left when the process exits; quietly give up on failure.
+
+    At exit the log streams may be closed already, and a test run's database
+    is gone: nothing useful can be done about an error then.
+    """
+    global _buffer
+    with _lock:
+        taken, _buffer = _buffer, _Buffer()
+    if taken.first is None:
+        return
+    with contextlib.suppress(Exception):
+        _write(taken)
 
 
 atexit.register(_flush_at_exit)

@@ -422,3 +422,24 @@ def test_a_task_added_in_the_admin_is_counted_as_new(
         )
     assert response.status_code == 302, response.content[:2000]
     assert task_events.pending() == {("job", job.pk): {"new": 1}}
+
+
+def test_the_exit_flush_writes_what_is_left(commits: Any) -> None:
+    with commits():
+        task_events.record("done", 4)
+    task_events._flush_at_exit()
+    assert _totals() == {"done": 4}
+
+
+def test_the_exit_flush_gives_up_quietly(
+    commits: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with commits():
+        task_events.record("done", 4)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(TaskEventCount.objects, "bulk_create", broken)
+    task_events._flush_at_exit()
+    assert caplog.records == []
