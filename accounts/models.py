@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.validators import ConfiguredMaxLength
+
 __all__ = ["ApiToken", "Role", "User"]
 
 # Roles with every right on the farm, as the original's "root"/"admin".
@@ -20,7 +22,11 @@ ADMIN_ROLES = frozenset({"root", "admin"})
 class Role(models.Model):
     """A named set of users; disabled or expired roles lock their users out."""
 
-    name = models.CharField(max_length=128, unique=True)
+    name = models.CharField(
+        max_length=128,
+        unique=True,
+        validators=[ConfiguredMaxLength("max_role_length")],
+    )
     description = models.TextField(blank=True, default="")
     active = models.BooleanField(default=True)
     expiration = models.DateTimeField(null=True, blank=True)
@@ -52,10 +58,17 @@ class User(AbstractUser):
     username = models.CharField(
         max_length=255,
         unique=True,
-        validators=[AbstractUser.username_validator],
+        validators=[
+            AbstractUser.username_validator,
+            ConfiguredMaxLength("max_username_length"),
+        ],
         error_messages={"unique": "A user with that username already exists."},
     )
-    email = models.EmailField(max_length=255, blank=True)
+    email = models.EmailField(
+        max_length=255,
+        blank=True,
+        validators=[ConfiguredMaxLength("max_email_length")],
+    )
     expiration = models.DateTimeField(null=True, blank=True)
     onetime_code = models.CharField(max_length=64, null=True, blank=True)
     roles = models.ManyToManyField(

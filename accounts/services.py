@@ -38,8 +38,10 @@ def create_first_admin(*, username: str, email: str, password: str) -> User:
     Two browsers submitting the setup form at once must not both succeed, so
     the check and the insert run under a lock: on PostgreSQL an exclusive
     lock on the users table, on SQLite the write lock its IMMEDIATE
-    transactions take at BEGIN.
+    transactions take at BEGIN. The fields are validated as the setup form
+    validates them (``max_username_length``, ``max_email_length``).
     """
+    User(username=username, email=email).clean_fields(exclude=["password"])
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:

@@ -19,6 +19,7 @@ somewhere later.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import re
 import tempfile
@@ -127,16 +128,13 @@ ENVIRONMENT_OVERRIDES: dict[str, tuple[str, Parser]] = {
     "database": ("PYFARM_DATABASE_URI", parse_str),
     "agent_updates_webdir": ("PYFARM_AGENT_UPDATES_WEBDIR", parse_str),
     "pretty_json": ("PYFARM_JSON_PRETTY", parse_bool),
-    "instance_application": ("PYFARM_APP_INSTANCE", parse_bool),
     "from_email": ("PYFARM_FROM_ADDRESS", parse_str),
     "scheduler_broker": ("PYFARM_SCHEDULER_BROKER", parse_str),
     "agent_updates_dir": ("PYFARM_AGENT_UPDATES_DIR", parse_str),
-    "transaction_retries": ("PYFARM_TRANSACTION_RETRIES", parse_int),
     "base_url": ("PYFARM_BASE_URL", parse_str),
     "timestamp_format": ("PYFARM_TIMESTAMP_FORMAT", parse_str),
     "login_disabled": ("PYFARM_LOGIN_DISABLED", parse_bool),
     "default_job_delete_time": ("PYFARM_DEFAULT_JOB_DELETE_TIME", parse_optional_int),
-    "scheduler_lockfile_base": ("PYFARM_SCHEDULER_LOCKFILE_BASE", parse_str),
     "smtp_server": ("PYFARM_MAIL_SERVER", parse_str),
     # Not in the original: production needs these without a file.
     "debug": ("PYFARM_DEBUG", parse_bool),
@@ -250,6 +248,21 @@ def _resolve(key: str, value: Any, variables: Mapping[str, Any], seen: tuple) ->
     return _REFERENCE.sub(substitute, value)
 
 
+#: Keys of the original that no longer do anything, with the reason. They are
+#: not in the shipped defaults; an operator file that still sets one is
+#: accepted and the value ignored (README, "Retired keys").
+RETIRED_KEYS: dict[str, str] = {
+    "statistics_database": "statistics live in the main database",
+    "csrf_session_key": "Django signs CSRF tokens with secret_key",
+    "instance_application": "the WSGI application is always "
+    "pyfarm_site.wsgi:application",
+    "scheduler_lockfile_base": "the scheduler locks database rows, not files",
+    "transaction_retries": "no transaction runs at an isolation level that "
+    "fails with serialization errors: races are settled by row locks and "
+    "conditional updates",
+}
+
+
 def load_config(
     environ: Mapping[str, str] | None = None,
     default_files: tuple[Path, ...] = DEFAULT_FILES,
@@ -263,6 +276,8 @@ def load_config(
     config = dict(defaults)
     for name in filter(None, environ.get(CONFIG_FILES_VARIABLE, "").split(os.pathsep)):
         for key, value in read_yaml(Path(name)).items():
+            if key in RETIRED_KEYS and key not in defaults:
+                continue
             if key not in defaults:
                 raise ImproperlyConfigured(f"{name}: unknown configuration key {key!r}")
             config[key] = value
@@ -332,6 +347,86 @@ def as_host_names(key: str, value: list[Any]) -> list[str]:
             f'{key}: list at least one host name (or "*" for any)'
         )
     return names
+
+
+def as_networks(key: str, value: Any) -> list[str]:
+    """A list of IP networks in CIDR form (``10.0.0.0/8``, ``::1/128``).
+
+    A bare address is a network of one. Host bits may be set
+    (``10.1.2.3/8`` is ``10.0.0.0/8``), as the request checks read them.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ImproperlyConfigured(f"{key}: expected a list of networks")
+    networks = []
+    for item in value:
+        text = str(item).strip()
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{key}: {text!r} is not an IP network (e.g. 10.0.0.0/8)"
+            ) from None
+        networks.append(text)
+    return networks
+
+
+# moment.js tokens (the original UI's) and Django's ``date`` format letters.
+_MOMENT_TOKENS = {
+    "YYYY": "Y",
+    "YY": "y",
+    "MMMM": "F",
+    "MMM": "M",
+    "MM": "m",
+    "M": "n",
+    "DD": "d",
+    "D": "j",
+    "dddd": "l",
+    "ddd": "D",
+    "HH": "H",
+    "H": "G",
+    "hh": "h",
+    "h": "g",
+    "mm": "i",
+    "ss": "s",
+    "A": "A",
+    "a": "a",
+    "ZZ": "O",
+    "Z": "O",
+}
+_MOMENT = re.compile(
+    r"\[([^\]]*)\]|"
+    + "|".join(sorted(_MOMENT_TOKENS, key=len, reverse=True))
+    + r"|[A-Za-z]"
+)
+
+
+def as_date_format(key: str, value: Any) -> str:
+    """Django's ``date`` format of a moment.js format (``YYYY-MM-DD HH:mm:ss``).
+
+    The tokens of years, months, days, hours, minutes, seconds, AM/PM and
+    the UTC offset are translated, ``[text]`` is kept as text; any other
+    letter is refused, so that a typo stops start-up.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ImproperlyConfigured(f"{key}: expected a moment.js format string")
+    parts: list[str] = []
+    position = 0
+    for match in _MOMENT.finditer(value):
+        parts.append(value[position : match.start()])
+        token = match.group(0)
+        if match.group(1) is not None:
+            parts.append("".join(f"\\{char}" for char in match.group(1)))
+        elif token in _MOMENT_TOKENS:
+            parts.append(_MOMENT_TOKENS[token])
+        else:
+            raise ImproperlyConfigured(
+                f"{key}: {token!r} is not a supported moment.js token in {value!r}"
+            )
+        position = match.end()
+    parts.append(value[position:])
+    return "".join(parts)
 
 
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}

@@ -10,7 +10,9 @@ from __future__ import annotations
 from pyfarm_site.config import (
     BASE_DIR,
     REDIS_TIMEOUT,
+    as_date_format,
     as_host_names,
+    as_networks,
     as_non_negative,
     as_proxy_ssl_header,
     as_timedelta,
@@ -33,6 +35,10 @@ DEBUG = PYFARM["debug"]
 # ---------------------------------------------------------------------------
 
 ALLOWED_HOSTS = as_host_names("allowed_hosts", PYFARM["allowed_hosts"])
+# Checked here so that a typo stops start-up instead of failing each request.
+as_networks("agent_networks", PYFARM["agent_networks"])
+# The dashboard's full timestamps (the ``timestamp`` template filter).
+TIMESTAMP_FORMAT = as_date_format("timestamp_format", PYFARM["timestamp_format"])
 SECURE_SSL_REDIRECT = PYFARM["ssl_redirect"]
 SECURE_HSTS_SECONDS = as_non_negative("hsts_seconds", PYFARM["hsts_seconds"])
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PYFARM["hsts_include_subdomains"]
@@ -111,8 +117,6 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------
 
 DATABASES = {"default": parse_database_url("database", PYFARM["database"])}
-# Validated so that a bad value fails at start-up; see farm/etc/master.yml.
-parse_database_url("statistics_database", PYFARM["statistics_database"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Bodies of ordinary requests; uploads (logs, agent updates) have their own limit.

@@ -118,6 +118,12 @@ SCHEDULES: tuple[PeriodicSchedule, ...] = (
         "Record the number of tasks per state (statistics).",
         statistics=True,
     ),
+    PeriodicSchedule(
+        "scheduling.consolidate_task_events",
+        "task_event_count_consolidate_interval",
+        "Merge task event counts into one row per queue and interval (statistics).",
+        statistics=True,
+    ),
 )
 
 

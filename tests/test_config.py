@@ -17,6 +17,9 @@ from pyfarm_site.config import (
     BASE_DIR,
     DATABASE_CONNECT_TIMEOUT,
     ENVIRONMENT_OVERRIDES,
+    RETIRED_KEYS,
+    as_date_format,
+    as_networks,
     as_timedelta,
     load_config,
     parse_bool,
@@ -58,7 +61,6 @@ DOCUMENTED_KEYS = {
     "agent_poll_interval": {"seconds": 30},
     "assign_tasks_interval": {"minutes": 4},
     "delete_job_interval": {"minutes": 5},
-    "transaction_retries": 10,
     "agent_request_timeout": 10,
     "smtp_login": [None, None],
     "from_email": "pyfarm@localhost",
@@ -128,21 +130,25 @@ def test_every_documented_override_names_a_key() -> None:
         "PYFARM_DATABASE_URI",
         "PYFARM_AGENT_UPDATES_WEBDIR",
         "PYFARM_JSON_PRETTY",
-        "PYFARM_APP_INSTANCE",
         "PYFARM_DEV_APP_DB_CREATE_ALL",
         "PYFARM_FROM_ADDRESS",
         "PYFARM_SCHEDULER_BROKER",
         "PYFARM_AGENT_UPDATES_DIR",
-        "PYFARM_TRANSACTION_RETRIES",
         "PYFARM_BASE_URL",
         "PYFARM_TIMESTAMP_FORMAT",
         "PYFARM_LOGIN_DISABLED",
         "PYFARM_DEFAULT_JOB_DELETE_TIME",
-        "PYFARM_SCHEDULER_LOCKFILE_BASE",
         "PYFARM_MAIL_SERVER",
+    }
+    # Those of retired keys (RETIRED_KEYS) are not read any more.
+    retired = {
+        "PYFARM_APP_INSTANCE",
+        "PYFARM_TRANSACTION_RETRIES",
+        "PYFARM_SCHEDULER_LOCKFILE_BASE",
     }
     variables = {variable for variable, _ in ENVIRONMENT_OVERRIDES.values()}
     assert documented <= variables
+    assert not retired & variables
     assert set(ENVIRONMENT_OVERRIDES) <= set(config)
 
 
@@ -172,7 +178,6 @@ def test_several_operator_files_apply_in_order(tmp_path: Path) -> None:
     [
         ({"PYFARM_LOGIN_DISABLED": "maybe"}, "PYFARM_LOGIN_DISABLED"),
         ({"PYFARM_AGENT_REQUEST_TIMEOUT": "ten"}, "PYFARM_AGENT_REQUEST_TIMEOUT"),
-        ({"PYFARM_TRANSACTION_RETRIES": "1.5"}, "PYFARM_TRANSACTION_RETRIES"),
         ({"PYFARM_CONFIG": "/nonexistent/farm.yml"}, "/nonexistent/farm.yml"),
     ],
 )
@@ -380,6 +385,68 @@ def test_trusted_proxies_come_from_a_comma_separated_override() -> None:
     config = load_config(environ={"PYFARM_TRUSTED_PROXIES": "127.0.0.1/32, ::1"})
     assert config["trusted_proxies"] == ["127.0.0.1/32", "::1"]
     assert load_config(environ={})["trusted_proxies"] == []
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/33", "garbage", "10.0.0.256/8", ""])
+def test_a_bad_agent_network_is_refused_naming_the_key(bad: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"^agent_networks: .* IP network"):
+        as_networks("agent_networks", ["10.0.0.0/8", bad])
+
+
+def test_agent_networks_must_be_a_list() -> None:
+    with pytest.raises(ImproperlyConfigured, match="agent_networks: expected a list"):
+        as_networks("agent_networks", "10.0.0.0/8")
+
+
+def test_good_agent_networks_pass() -> None:
+    networks = ["10.0.0.0/8", "10.1.2.3/16", "192.0.2.7", "fc00::/7", "::1/128"]
+    assert as_networks("agent_networks", networks) == networks
+    assert as_networks("agent_networks", None) == []
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/33", "garbage"])
+def test_startup_stops_on_a_bad_agent_network(bad: str) -> None:
+    result = _run_check(
+        {
+            "PYFARM_AGENT_NETWORKS": f"10.0.0.0/8,{bad}",
+            "PYFARM_DATABASE_URI": "sqlite://",
+        }
+    )
+    assert result.returncode != 0
+    assert f"agent_networks: '{bad}' is not an IP network" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("moment", "django"),
+    [
+        ("YYYY-MM-DD HH:mm:ss", "Y-m-d H:i:s"),
+        ("DD.MM.YY H:mm", "d.m.y G:i"),
+        ("ddd, MMM D YYYY h:mm A", "D, M j Y g:i A"),
+        ("dddd D MMMM [at] hh:mm a Z", "l j F \\a\\t h:i a O"),
+    ],
+)
+def test_timestamp_format_translates_moment_tokens(moment: str, django: str) -> None:
+    assert as_date_format("timestamp_format", moment) == django
+
+
+@pytest.mark.parametrize("bad", ["YYYY-MM-DD Q", "", 5])
+def test_a_bad_timestamp_format_is_refused_naming_the_key(bad: Any) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"^timestamp_format: "):
+        as_date_format("timestamp_format", bad)
+
+
+def test_retired_keys_are_not_shipped() -> None:
+    config = load_config(environ={})
+    assert not set(RETIRED_KEYS) & set(config)
+
+
+def test_an_operator_file_may_still_set_a_retired_key(tmp_path: Path) -> None:
+    operator = tmp_path / "farm.yml"
+    operator.write_text("transaction_retries: 3\ncsrf_session_key: x\nfarm_name: a\n")
+    config = load_config(environ={"PYFARM_CONFIG": str(operator)})
+    assert config["farm_name"] == "a"
+    assert "transaction_retries" not in config
+    assert "csrf_session_key" not in config
 
 
 def test_max_tasks_per_job_comes_from_the_environment() -> None:

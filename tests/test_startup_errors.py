@@ -74,8 +74,19 @@ MANAGE = [sys.executable, "manage.py"]
             "/nonexistent/folder/farm.sqlite: unable to open database file "
             "(the folder /nonexistent/folder does not exist)",
         ),
+        (
+            {"PYFARM_AGENT_NETWORKS": "10.0.0.0/8,10.0.0.0/33"},
+            "error: configuration: agent_networks: '10.0.0.0/33' is not an IP "
+            "network (e.g. 10.0.0.0/8)",
+        ),
     ],
-    ids=["bad-value", "missing-file", "bad-database-url", "sqlite-folder-missing"],
+    ids=[
+        "bad-value",
+        "missing-file",
+        "bad-database-url",
+        "sqlite-folder-missing",
+        "bad-agent-network",
+    ],
 )
 def test_manage_py_says_what_is_wrong_in_one_line(
     tmp_path: Path, environ: dict[str, str], expected: str
@@ -140,6 +151,20 @@ def test_runmaster_stops_on_an_unreachable_database_before_starting_anything(
 
     line = _one_error_line(result)
     assert line.startswith("CommandError: database: cannot use the PostgreSQL"), line
+
+
+def test_runmaster_stops_on_a_bad_agent_network(tmp_path: Path) -> None:
+    result = _run(
+        [*MANAGE, "runmaster", "--bind", f"127.0.0.1:{free_port()}"],
+        tmp_path,
+        PYFARM_AGENT_NETWORKS="garbage",
+    )
+
+    line = _one_error_line(result)
+    assert line == (
+        "error: configuration: agent_networks: 'garbage' is not an IP network "
+        "(e.g. 10.0.0.0/8)"
+    ), line
 
 
 @pytest.fixture

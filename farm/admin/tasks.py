@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -13,7 +14,7 @@ from django.urls import reverse
 from farm.admin.base import LargeTableAdmin, ReadOnlyTabularInline
 from farm.models import Job, Task, TaskTaskLogAssociation
 from farm.models.tasks import TaskQuerySet
-from farm.services import rerun_tasks
+from farm.services import rerun_tasks, task_events
 
 # Tasks listed on a job's page; the rest are one link away, in the task list.
 TASK_INLINE_LIMIT = 50
@@ -145,6 +146,24 @@ class TaskAdmin(LargeTableAdmin):
         ),
         ("Times", {"fields": ("time_submitted", "time_started", "time_finished")}),
     )
+
+    def save_model(
+        self, request: HttpRequest, obj: Task, form: Any, change: bool
+    ) -> None:
+        """Save; a task added here counts as a ``new`` task event."""
+        super().save_model(request, obj, form, change)
+        if not change:
+            task_events.record("new", job_id=obj.job_id)
+
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
+        """Delete; counts a ``deleted`` task event for the job's queue."""
+        task_events.record("deleted", queue_id=obj.job.queue_id)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        """Delete; counts ``deleted`` task events per queue (one grouped query)."""
+        task_events.record_per_queue("deleted", task_events.count_per_queue(queryset))
+        super().delete_queryset(request, queryset)
 
     @admin.display(description="progress", ordering="progress")
     def progress_percent(self, task: Task) -> str:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from farm.choices import ACTIVE_WORK_STATES, WorkState
 from farm.models import Job, Task, TaskTaskLogAssociation
 from farm.models.jobs import JobQuerySet
+from farm.services import task_events
 from farm.services.planner import analyze_after_bulk_insert
 from farm.signals import notify_jobs_ended, notify_work_changed, request_task_stops
 from farm.validators import FRAME_QUANTUM, job_size_error, max_tasks_per_job
@@ -176,6 +177,11 @@ def _insert_range_tasks(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         inserted = cursor.rowcount
+        if inserted < 0 and vendor == "sqlite":
+            # Python's sqlite3 gives no row count for a statement that
+            # starts with WITH; SQLite itself knows it.
+            cursor.execute("SELECT changes()")
+            inserted = cursor.fetchone()[0]
     analyze_after_bulk_insert(Task._meta.db_table, inserted)
     return inserted
 
@@ -186,21 +192,27 @@ def create_job_tasks(job: Job) -> int:
     The job must be saved and have no tasks yet. Returns how many were made.
     """
     start, by, frames = _frame_bounds(job.start, job.end, job.by)
-    return _insert_range_tasks(
+    created = _insert_range_tasks(
         job, start=start, by=by, frames=frames, missing_only=False
     )
+    task_events.record("new", created, queue_id=job.queue_id)
+    return created
 
 
-def delete_tasks(tasks: QuerySet[Task]) -> None:
-    """Delete tasks and the rows that point at them, in three statements.
+def delete_tasks(tasks: QuerySet[Task]) -> int:
+    """Delete tasks and the rows that point at them, in four statements.
 
     The ORM's cascading delete loads every task and deletes 100 at a time;
     deleting the dependent rows (log associations, failed-on agents) first
-    lets the tasks go in one plain DELETE.
+    lets the tasks go in one plain DELETE. The tasks are counted per queue
+    first (``deleted`` task events). Returns how many tasks went.
     """
+    per_queue = task_events.count_per_queue(tasks)
     TaskTaskLogAssociation.objects.filter(task__in=tasks).delete()
     Task.failed_in_agents.through.objects.filter(task__in=tasks).delete()
-    tasks._raw_delete(tasks.db)
+    deleted = tasks._raw_delete(tasks.db)
+    task_events.record_per_queue("deleted", per_queue)
+    return deleted
 
 
 def _off_range(job: Job, start: Decimal, by: Decimal, frames: int) -> QuerySet[Task]:
@@ -243,7 +255,10 @@ def alter_frame_range(
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
         delete_tasks(_off_range(job, first, step, frames))
-        _insert_range_tasks(job, start=first, by=step, frames=frames, missing_only=True)
+        created = _insert_range_tasks(
+            job, start=first, by=step, frames=frames, missing_only=True
+        )
+        task_events.record("new", created, queue_id=job.queue_id)
         Job.objects.filter(pk=job.pk).update(
             start=first,
             end=Decimal(str(end)).quantize(FRAME_QUANTUM),
@@ -470,12 +485,29 @@ def rerun_jobs(*, jobs: JobQuerySet, failed_only: bool = False) -> int:
         tasks = Task.objects.filter(job_id__in=ids)
         if failed_only:
             tasks = tasks.filter(state=WorkState.FAILED)
+        per_job = _ended_per_job(tasks)
         count = tasks.rerun()
+        task_events.record_for_jobs("restarted", per_job)
         if count:
             Job.objects.filter(pk__in=ids).update(completion_notify_sent=False)
             notify_work_changed("jobs rerun")
         refresh_job_states(job_ids=ids)
     return count
+
+
+def _ended_per_job(tasks: QuerySet[Task]) -> dict[int, int]:
+    """How many of ``tasks`` each job has done or failed (one grouped query).
+
+    Those are the tasks a rerun restarts (``restarted`` task events); queued
+    tasks it leaves queued.
+    """
+    return {
+        row["job_id"]: row["n"]
+        for row in tasks.filter(state__in=(WorkState.DONE, WorkState.FAILED))
+        .values("job_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
 
 
 def mark_jobs_for_deletion(*, jobs: JobQuerySet) -> int:

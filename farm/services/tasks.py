@@ -10,7 +10,8 @@ from django.db.models import Q
 from farm.choices import ACTIVE_WORK_STATES, WorkState
 from farm.models import Task
 from farm.models.tasks import TaskQuerySet
-from farm.services.jobs import refresh_job_states
+from farm.services import task_events
+from farm.services.jobs import _ended_per_job, refresh_job_states
 from farm.signals import notify_work_changed
 
 if TYPE_CHECKING:
@@ -25,6 +26,14 @@ class _Unset:
 
 
 UNSET = _Unset()
+
+# The task event (`task_events`) each reported state counts; a task given
+# back to the queue by its agent counts none.
+_EVENTS: dict[str, str] = {
+    WorkState.RUNNING: "started",
+    WorkState.DONE: "done",
+    WorkState.FAILED: "failed",
+}
 
 
 def update_task(
@@ -82,6 +91,9 @@ def update_task(
                 f"a task cannot be set to {state!r}; pause its job instead"
             )
         state_changed = bool(changed)
+        if state_changed and state in _EVENTS:
+            # Counted in memory after the commit: no query (task_events).
+            task_events.record(_EVENTS[state], changed, job_id=task.job_id)
         if state != WorkState.FAILED and not isinstance(last_error, _Unset):
             changed += tasks.filter(state__in=ACTIVE_WORK_STATES).update(
                 last_error=last_error
@@ -126,7 +138,9 @@ def rerun_tasks(*, tasks: TaskQuerySet) -> int:
     """Queue tasks again from scratch (not the running ones); returns the count."""
     with transaction.atomic():
         job_ids = list(tasks.values_list("job_id", flat=True).distinct())
+        per_job = _ended_per_job(tasks)
         count = tasks.rerun()
+        task_events.record_for_jobs("restarted", per_job)
         refresh_job_states(job_ids=job_ids)
         notify_work_changed("tasks rerun")
     return count

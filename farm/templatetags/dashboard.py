@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.conf import settings
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 
 register = template.Library()
 
@@ -48,6 +51,14 @@ def progress(
     ]
     title = ", ".join(f"{counts[name]} {name}" for name in SEGMENTS)
     return {"segments": segments, "title": title, "total": total, "size": size}
+
+
+@register.filter
+def timestamp(value: datetime | None) -> str:
+    """A date and time in ``timestamp_format`` (the current time zone); "" for none."""
+    if value is None or value == "":
+        return ""
+    return date_format(localtime(value), settings.TIMESTAMP_FORMAT)
 
 
 @register.filter

@@ -2,7 +2,8 @@
 
 Beat runs them at the intervals of scheduler.yml (``delete_job_interval``,
 ``autodelete_old_job_interval``, ``orphaned_log_cleanup_interval``,
-``compress_log_interval``, ``agent_count_interval``, ``task_count_interval``).
+``compress_log_interval``, ``agent_count_interval``, ``task_count_interval``,
+``task_event_count_consolidate_interval``).
 Each one calls one service and is idempotent; return values are plain
 numbers (or a dict of them), for the result backend and the worker's log.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from farm.services import task_events
 from pyfarm_site.conf import farm_config
 from scheduling import maintenance
 
@@ -60,3 +62,15 @@ def count_tasks() -> int | None:
     if not farm_config("enable_statistics"):
         return None
     return len(maintenance.count_tasks())
+
+
+@shared_task(name="scheduling.consolidate_task_events")
+def consolidate_task_events() -> int | None:
+    """Merge task event counts into one row per queue and interval.
+
+    Returns how many rows the merge removed, or None when statistics are off
+    (`farm.services.task_events`).
+    """
+    if not farm_config("enable_statistics"):
+        return None
+    return task_events.consolidate_task_events()

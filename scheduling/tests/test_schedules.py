@@ -26,7 +26,11 @@ from scheduling.schedules import (
 )
 
 ALL_TASKS = frozenset(entry.task for entry in SCHEDULES)
-STATISTICS_TASKS = {"scheduling.count_agents", "scheduling.count_tasks"}
+STATISTICS_TASKS = {
+    "scheduling.count_agents",
+    "scheduling.count_tasks",
+    "scheduling.consolidate_task_events",
+}
 
 
 def _by_task(entry: PeriodicSchedule) -> str:
@@ -51,6 +55,7 @@ def test_the_schedules_cover_the_intervals_of_scheduler_yml() -> None:
         "delete_job_interval",
         "agent_count_interval",
         "task_count_interval",
+        "task_event_count_consolidate_interval",
     }
     assert len(ALL_TASKS) == len(SCHEDULES)
 
@@ -260,7 +265,7 @@ def test_reset_disables_statistics_rows_once_statistics_are_off(farm_config) -> 
     setup_periodic_tasks(reset=True, registered=ALL_TASKS)
 
     assert not PeriodicTask.objects.filter(name__in=STATISTICS_TASKS, enabled=True)
-    assert PeriodicTask.objects.filter(name__in=STATISTICS_TASKS).count() == 2
+    assert PeriodicTask.objects.filter(name__in=STATISTICS_TASKS).count() == 3
 
 
 @pytest.mark.django_db
