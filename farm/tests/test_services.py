@@ -652,9 +652,10 @@ def test_rerunning_with_dependents_costs_a_fixed_number_of_queries(
         return root
 
     roots = [chain(6), chain(2)]
-    # Savepoint pair, the family, the task UPDATE, the notification flags,
-    # then refresh_job_states: lock, aggregate, UPDATE.
-    with django_assert_num_queries(8):
+    # Savepoint pair, the family, the restarted tasks per queue (task events),
+    # the task UPDATE, the notification flags, then refresh_job_states: lock,
+    # aggregate, UPDATE.
+    with django_assert_num_queries(9):
         assert rerun_jobs(jobs=Job.objects.filter(pk__in=[j.pk for j in roots])) == 10
 
 
