@@ -849,3 +849,20 @@ def test_anonymous_actions_lead_to_log_in_and_change_nothing(
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
     assert _snapshot(job) == before
+
+
+def test_the_notify_form_starts_with_the_viewers_own_defaults(
+    client: Client, job: Job, other: User
+) -> None:
+    """ "Notify" names the viewer, ticked as their account's defaults say."""
+    other.notify_on_success = False
+    other.notify_on_deletion = True
+    other.save(update_fields=["notify_on_success", "notify_on_deletion"])
+    client.force_login(other)
+    form = client.get(reverse("web:job", args=[job.pk])).context["notified_form"]
+    assert form.initial == {
+        "username": "other",
+        "on_success": False,
+        "on_failure": True,
+        "on_deletion": True,
+    }

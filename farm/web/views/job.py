@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -26,6 +26,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.services import notification_defaults
 from farm.choices import WorkState
 from farm.models import Job, Task
 from farm.models.jobs import JobQuerySet
@@ -166,8 +168,12 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
         autodelete_form=AutodeleteForm(
             initial=_autodelete_initial(job.autodelete_time)
         ),
+        # "Notify" starts as the viewer, with their own notification defaults.
         notified_form=NotifiedUserForm(
-            initial={"on_success": True, "on_failure": True}
+            initial={
+                "username": request.user.get_username(),
+                **notification_defaults(cast(User, request.user)),
+            }
         ),
     )
     return render(request, "web/job/job.html", context)
