@@ -17,8 +17,6 @@ from farm.choices import WorkState
 from farm.models import (
     Agent,
     Job,
-    JobGroup,
-    JobType,
     JobTypeSoftwareRequirement,
     JobTypeVersion,
     Software,
@@ -128,16 +126,6 @@ def latest_versions(jobtype_ids: Sequence[int]) -> dict[int, JobTypeVersion]:
     return {version.jobtype_id: version for version in versions}
 
 
-def with_latest_version(jobtypes: QuerySet[JobType]) -> QuerySet[JobType]:
-    """Job types with ``latest`` (the number of their latest version)."""
-    newest = (
-        JobTypeVersion.objects.filter(jobtype=OuterRef("pk"))
-        .order_by("-version")
-        .values("version")[:1]
-    )
-    return jobtypes.annotate(latest=Subquery(newest))
-
-
 def agents_per_version(software: Software) -> dict[int, int]:
     """How many agents have each version of ``software``, in one grouped query."""
     through = Agent.software_versions.through
@@ -166,8 +154,3 @@ def jobtypes_requiring(
         .select_related("jobtype_version__jobtype", "min_version", "max_version")
         .order_by("jobtype_version__jobtype__name")
     )
-
-
-def groups_page(groups: QuerySet[JobGroup]) -> QuerySet[JobGroup]:
-    """The job groups list's rows with the owner and main job type joined."""
-    return groups.select_related("user", "main_jobtype")
