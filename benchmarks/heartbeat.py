@@ -66,24 +66,46 @@ def _database_url() -> str:
 
 
 @contextmanager
-def _server(workers: int) -> Iterator[str]:
-    """The web server on a free port, for the block; yields the API's URL."""
+def _server(workers: int, wsgi_app: str | None = None) -> Iterator[str]:
+    """The web server on a free port, for the block; yields the API's URL.
+
+    With ``wsgi_app`` (``module:callable``, importable from ``benchmarks/``),
+    gunicorn serves that application instead of the master, with the very
+    options ``runmaster`` gives it (``master_processes``).
+    """
+    from farm.management.commands.runmaster import master_processes
+
     port = _free_port()
     base = f"http://127.0.0.1:{port}/api/v1"
     env = {**os.environ, "PYFARM_DEBUG": "false"}
     if connection.vendor == "postgresql":
         env["PYFARM_DATABASE_URI"] = _database_url()
-    server = subprocess.Popen(
-        [
+    bind = f"127.0.0.1:{port}"
+    if wsgi_app is None:
+        command = [
             sys.executable,
             "manage.py",
             "runmaster",
             "--no-scheduler",
             "--bind",
-            f"127.0.0.1:{port}",
+            bind,
             "--workers",
             str(workers),
-        ],
+        ]
+    else:
+        (web,) = master_processes(
+            bind=bind, dev=False, workers=workers, scheduler=False
+        )
+        command = [
+            *(
+                wsgi_app if arg == "pyfarm_site.wsgi:application" else arg
+                for arg in web.argv
+            ),
+            "--pythonpath",
+            str(Path(__file__).resolve().parent),
+        ]
+    server = subprocess.Popen(
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
