@@ -11,14 +11,14 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Case, F, Value, When
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from farm.choices import (
@@ -297,20 +297,105 @@ def register_agent(
     return agent, created
 
 
+def _has_lists(report: AgentReport) -> bool:
+    """Whether the report replaces MAC addresses, disks or GPUs (other tables)."""
+    return any(
+        value is not None for value in (report.mac_addresses, report.disks, report.gpus)
+    )
+
+
+def _update_returning(
+    agents: AgentQuerySet, changes: Mapping[str, Any]
+) -> Agent | None:
+    """``agents.update(**changes)`` that answers the updated row, in one statement.
+
+    ``UPDATE ... RETURNING`` every column (PostgreSQL; SQLite 3.35 and later):
+    the caller needs no second statement to read what it changed. None when
+    no row matched. ``agents`` must match one row at most.
+    """
+    query = agents.query.chain(UpdateQuery)
+    query.add_update_values(changes)
+    sql, params = query.get_compiler(agents.db).as_sql()
+    quote = connections[agents.db].ops.quote_name
+    columns = ", ".join(quote(field.column) for field in Agent._meta.concrete_fields)
+    # A raw query turns the returned values into Python ones as a query would.
+    rows = list(
+        Agent.objects.db_manager(agents.db).raw(f"{sql} RETURNING {columns}", params)
+    )
+    return rows[0] if rows else None
+
+
+def _report_columns(agent_id: uuid.UUID, fields: Mapping[str, Any]) -> Agent | None:
+    """Merge column values into the agent ``agent_id``; the agent, None if unknown.
+
+    The heartbeat's path (no lists): validated without loading the agent
+    (every check of `Agent.clean` and of its fields looks at one column's
+    value only), then one conditional ``UPDATE ... RETURNING`` on agents that
+    are not offline. An offline agent (or an unknown one) takes a second
+    UPDATE, after which an agent back online sends `work_changed`.
+    """
+    fields = dict(fields)
+    unknown = set(fields) - AGENT_REPORT_FIELDS
+    if unknown:
+        raise ValueError(f"not agent report fields: {sorted(unknown)}")
+    state = fields.pop("state", None)
+    _validate_agent(Agent(**fields), fields)
+    changes: dict[str, Any] = {**fields, "last_heard_from": timezone.now()}
+    if fields.get("version"):
+        # The agent runs the version an admin asked for: the upgrade is done.
+        changes["upgrade_to"] = Case(
+            When(upgrade_to=fields["version"], then=Value(None)),
+            default=F("upgrade_to"),
+        )
+    if state is not None:
+        # Conditional on the stored state, in the same statement: an admin's
+        # "disabled" wins over whatever the agent reports, even when both
+        # happen at once.
+        changes["state"] = Case(
+            When(state=AgentState.DISABLED, then=F("state")),
+            default=Value(state),
+        )
+    agents = Agent.objects.filter(pk=agent_id)
+    agent = _update_returning(agents.exclude(state=AgentState.OFFLINE), changes)
+    if agent is not None:
+        return agent
+    agent = _update_returning(agents, changes)
+    if agent is not None and agent.state in AVAILABLE_AGENT_STATES:
+        notify_work_changed("agent back online")
+    return agent
+
+
+def report_agent(*, agent_id: uuid.UUID, report: AgentReport) -> Agent | None:
+    """Merge a report into the agent ``agent_id`` (R2, R3); None when unknown.
+
+    As `update_agent`, without loading the agent first: a plain heartbeat
+    is one statement (two when the agent was offline).
+    """
+    check_farm_name(report.farm_name)
+    if _has_lists(report):
+        agent = Agent.objects.filter(pk=agent_id).first()
+        return None if agent is None else update_agent(agent=agent, report=report)
+    return _report_columns(agent_id, report.fields)
+
+
 def update_agent(*, agent: Agent, report: AgentReport) -> Agent:
     """Merge a report into a known agent (heartbeats, shutdown, admin edits).
 
     Only what the report contains changes; ``last_heard_from`` is now. A
-    disabled agent stays disabled whatever state it reports.
+    disabled agent stays disabled whatever state it reports. ``agent`` is
+    updated in place.
     """
     check_farm_name(report.farm_name)
-    # A plain heartbeat is one UPDATE, atomic by itself; a report with MAC
-    # addresses, disks or GPUs writes several tables and needs a transaction.
-    has_lists = any(
-        value is not None for value in (report.mac_addresses, report.disks, report.gpus)
-    )
+    if not _has_lists(report):
+        updated = _report_columns(agent.pk, report.fields)
+        if updated is None:
+            raise Agent.DoesNotExist(f"agent {agent.pk} no longer exists")
+        for field in Agent._meta.concrete_fields:
+            setattr(agent, field.attname, getattr(updated, field.attname))
+        return agent
+    # A report with MAC addresses, disks or GPUs writes several tables.
     was_offline = agent.state == AgentState.OFFLINE
-    with transaction.atomic() if has_lists else nullcontext():
+    with transaction.atomic():
         _apply_report(agent, report, created=False)
     if was_offline and agent.state in AVAILABLE_AGENT_STATES:
         notify_work_changed("agent back online")
