@@ -50,6 +50,7 @@ from farm.api.streaming import (
     bad_pagination_response,
     list_response,
 )
+from farm.api.views.base import DeferredAuthenticationMixin
 from farm.filtersets import AgentFilterSet
 from farm.models import Agent, Task
 from farm.services.agents import (
@@ -147,7 +148,7 @@ def agent_not_found(value: str) -> NotFound:
     return NotFound(f"Agent `{value}` not found")
 
 
-class AgentFacingViewSet(viewsets.GenericViewSet):
+class AgentFacingViewSet(DeferredAuthenticationMixin, viewsets.GenericViewSet):
     """A view set whose actions in ``agent_actions`` use `AgentPermission`."""
 
     agent_actions: frozenset[str] = frozenset()
