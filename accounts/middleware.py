@@ -74,5 +74,5 @@ class LoginDisabledMiddleware:
                 request._acting_without_login = True  # type: ignore[attr-defined]
                 return admin
 
-            request.user = SimpleLazyObject(user)
+            request.user = SimpleLazyObject(user)  # type: ignore[assignment]
         return self.get_response(request)

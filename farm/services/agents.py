@@ -314,7 +314,8 @@ def _update_returning(
     no row matched. ``agents`` must match one row at most.
     """
     query = agents.query.chain(UpdateQuery)
-    query.add_update_values(changes)
+    assert isinstance(query, UpdateQuery)
+    query.add_update_values(dict(changes))
     sql, params = query.get_compiler(agents.db).as_sql()
     quote = connections[agents.db].ops.quote_name
     columns = ", ".join(quote(field.column) for field in Agent._meta.concrete_fields)
