@@ -157,8 +157,17 @@ def _validate_agent(agent: Agent, changed: Iterable[str] | None) -> None:
     different configuration (e.g. a loopback address that was allowed then).
     ``None`` reports every error (a new agent).
     """
+    # Columns that did not change are left out of the field checks (their
+    # errors would be dropped anyway); `Agent.clean` checks them all.
+    exclude = (
+        None
+        if changed is None
+        else [f.name for f in Agent._meta.concrete_fields if f.name not in changed]
+    )
     try:
-        agent.full_clean(validate_unique=False, validate_constraints=False)
+        agent.full_clean(
+            exclude=exclude, validate_unique=False, validate_constraints=False
+        )
     except ValidationError as error:
         relevant = None if changed is None else {*changed, NON_FIELD_ERRORS}
         errors = {
