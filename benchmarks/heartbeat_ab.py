@@ -1,52 +1,77 @@
 """Agent requests against a bare Django JSON view, A/B interleaved (issue #12).
 
-Usage (a scratch database; it is migrated and filled with the small farm of
+Usage (a scratch database; it is migrated and filled with a farm of
 ``tick.py``):
 
     PYFARM_DATABASE_URI=postgresql://... python benchmarks/heartbeat_ab.py \
-        [--clients 4] [--workers 2] [--rounds 3] [--seconds 5]
+        [--clients 4] [--workers 2] [--worker-class sync] [--rounds 3] \
+        [--seconds 5] [--load auto|wrk|python] [--farm small|tiny]
 
-Starts two gunicorn servers with the options ``runmaster`` gives it
-(``heartbeat._server``): the master (A) and ``bare_wsgi`` (B), a Django view
-answering a small JSON to any path. For heartbeats (``POST /agents/<id>``,
-heartbeat.py's body, random agents of the farm) and then for task updates
-(``POST /jobs/<j>/tasks/<t>`` with a progress, random queued tasks), runs
-``--rounds`` rounds, alternating which server goes first: ``--clients``
-keep-alive clients with the agent's headers post to one server for
-``--seconds``, then the same to the other. Only one server is loaded at a
-time. Prints, per round and overall, each server's requests per second and
-CPU milliseconds per request (its gunicorn processes' utime + stime), and the
-ratios (issue #12's goal: the master at 25 % of the bare view or more).
+Starts two gunicorn servers with the same options (``runmaster``'s, see
+``heartbeat.gunicorn_command``, with ``--workers`` workers of class
+``--worker-class``; default 2 sync workers, as issue #12 measured): the
+master (A) and ``bare_wsgi`` (B), a Django view answering a small JSON to any
+path. For heartbeats (``POST /agents/<id>``, the agent's body, random agents
+of the farm) and then for task updates (``POST /jobs/<j>/tasks/<t>`` with a
+progress, random queued tasks), runs ``--rounds`` rounds, alternating which
+server goes first; in each, the load generator posts to one server for
+``--seconds`` with ``--clients`` connections and the agent's headers, then
+the same to the other. Only one server is loaded at a time.
 
-UNFINISHED / caveats: the Python client shares the machine's cores and tops
-out near 1,150 req/s on 2 cores, so the bare view's req/s (and so the req/s
-ratio) is bounded by the client; the CPU-per-request ratio does not depend on
-it. A wrk-based load (as api_load.py uses when wrk is installed) would lift
-that bound. No README entry and no tiny-size test in tests/test_benchmarks.py
-yet.
+The load generator is wrk (``--load wrk``; a Lua script picks a random path
+per request) when it is installed, else ``--clients`` client processes of
+Python (``--load python``); one Python process tops out near 1,100 req/s,
+below what the bare view serves. Prints, per round and overall, each
+server's requests per second (answered 200) and CPU milliseconds per
+request (its gunicorn processes' utime + stime), and the ratios: issue #12's
+goal is the master at 25 % of the bare view or more.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import os
 import random
-import threading
+import re
+import shutil
+import subprocess
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import heartbeat  # sets Django up (through tick)
 import requests
 import tick
+from django.db import connection
 
 from farm.models import Agent, Task
 
 #: (path under /api/v1, body) of one request.
 Target = tuple[str, str]
+#: Farm sizes of ``tick.build``: ``tiny`` for the test suite.
+FARMS = {"small": tick.SIZES["small"], "tiny": (5, 2, 10, 1)}
+AGENT_HEADERS = {"User-Agent": "PyFarm/1.0 (agent)", "Content-Type": "application/json"}
 
 
-def _server_cpu(base: str) -> float:
+@dataclass(frozen=True)
+class Load:
+    """What one run of the load generator measured."""
+
+    requests: int
+    failed: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Requests answered 200 per second."""
+        return (self.requests - self.failed) / self.seconds
+
+
+def server_cpu(base: str) -> float:
     """CPU seconds used so far by the gunicorn processes serving ``base``.
 
     Gunicorn's workers keep the arbiter's command line, which names the bound
@@ -69,102 +94,191 @@ def _server_cpu(base: str) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _client(
-    base: str,
-    targets: list[Target],
-    stop: threading.Event,
-    samples: list[tuple[float, float, int]],
-) -> None:
-    """Post random ``targets`` until ``stop``, as the agent; record each one."""
-    session = requests.Session()
-    session.headers.update(
-        {"User-Agent": "PyFarm/1.0 (agent)", "Content-Type": "application/json"}
+# --- wrk ---------------------------------------------------------------------
+
+
+def wrk_script(base: str, targets: list[Target]) -> str:
+    """A wrk Lua script posting a random target's body, with the agent's headers."""
+    prefix = urlsplit(base).path
+    paths = ",\n".join(json.dumps(f"{prefix}{path}") for path, _ in targets)
+    bodies = ",\n".join(json.dumps(body) for _, body in targets)
+    headers = "\n".join(
+        f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
+        for k, v in AGENT_HEADERS.items()
     )
+    return (
+        f"local paths = {{\n{paths}\n}}\n"
+        f"local bodies = {{\n{bodies}\n}}\n"
+        f"{headers}\n"
+        "math.randomseed(os.time())\n"
+        "request = function()\n"
+        "  local i = math.random(#paths)\n"
+        '  return wrk.format("POST", paths[i], nil, bodies[i])\n'
+        "end\n"
+    )
+
+
+def parse_wrk(output: str) -> Load:
+    """Requests, failures (non-2xx/3xx, socket errors) and duration of a wrk run."""
+    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", output)
+    if done is None:
+        raise ValueError(f"not wrk's output: {output!r}")
+    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[done.group(3)]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    failed = int(non_2xx.group(1)) if non_2xx else 0
+    # wrk counts reads that end a closed connection (the sync worker closes
+    # each one) as read errors; they are not failed requests.
+    failed += sum(int(errors.group(n)) for n in (1, 3, 4)) if errors else 0
+    return Load(int(done.group(1)), failed, float(done.group(2)) * scale)
+
+
+def wrk_load(base: str, targets: list[Target], clients: int, seconds: float) -> Load:
+    """Load ``base`` with wrk for ``seconds``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(wrk_script(base, targets))
+    try:
+        output = subprocess.run(
+            [
+                "wrk",
+                f"-t{min(2, clients)}",
+                f"-c{clients}",
+                f"-d{max(1, round(seconds))}s",
+                "-s",
+                script.name,
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        Path(script.name).unlink()
+    return parse_wrk(output)
+
+
+# --- client processes of Python ------------------------------------------------
+
+
+def _client(
+    base: str, targets: list[Target], seconds: float, results: multiprocessing.Queue
+) -> None:
+    """Post random targets for ``seconds``, as the agent; put (requests, failed)."""
+    session = requests.Session()
+    session.headers.update(AGENT_HEADERS)
     rng = random.Random()
-    while not stop.is_set():
+    sent = failed = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
         path, body = rng.choice(targets)
-        started = time.perf_counter()
         try:
-            status = session.post(f"{base}{path}", data=body, timeout=60).status_code
+            ok = session.post(f"{base}{path}", data=body, timeout=60).status_code == 200
         except requests.RequestException:
-            status = 0
-        samples.append((started, time.perf_counter(), status))
+            ok = False
+        sent += 1
+        failed += not ok
+    results.put((sent, failed))
 
 
-def _rate(
-    base: str, targets: list[Target], clients: int, seconds: float
-) -> tuple[float, float]:
-    """Requests answered 200 per second by ``base``, and its CPU ms per request."""
-    cpu_before = _server_cpu(base)
-    samples: list[tuple[float, float, int]] = []
-    stop = threading.Event()
-    threads = [
-        threading.Thread(target=_client, args=(base, targets, stop, samples))
+def python_load(base: str, targets: list[Target], clients: int, seconds: float) -> Load:
+    """Load ``base`` from ``clients`` processes for ``seconds``."""
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    connection.close()  # never shared with the children
+    processes = [
+        context.Process(target=_client, args=(base, targets, seconds, results))
         for _ in range(clients)
     ]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    for process in processes:
+        process.start()
+    counts = [results.get() for _ in processes]
     elapsed = time.perf_counter() - started
-    cpu = _server_cpu(base) - cpu_before
-    failed = sum(1 for _, _, status in samples if status != 200)
-    if failed:
-        print(f"    {failed} of {len(samples)} not 200")
-    answered = sum(1 for _, _, status in samples if status == 200)
-    return answered / elapsed, cpu * 1000 / max(len(samples), 1)
+    for process in processes:
+        process.join()
+    return Load(sum(c[0] for c in counts), sum(c[1] for c in counts), elapsed)
+
+
+# --- the comparison ------------------------------------------------------------
+
+
+def measure(
+    base: str, targets: list[Target], args: argparse.Namespace, seconds: float
+) -> tuple[Load, float]:
+    """One load of ``base``: what was answered, and the CPU ms per request."""
+    generate = wrk_load if args.load == "wrk" else python_load
+    cpu_before = server_cpu(base)
+    load = generate(base, targets, args.clients, seconds)
+    cpu = server_cpu(base) - cpu_before
+    return load, cpu * 1000 / max(load.requests, 1)
 
 
 def compare(
     label: str, servers: dict[str, str], targets: list[Target], args: argparse.Namespace
-) -> None:
-    """Load the master and the bare view in turn, interleaved; print the ratios."""
-    totals = {"master": 0.0, "bare": 0.0}
-    cpu_totals = {"master": 0.0, "bare": 0.0}
+) -> dict[str, float]:
+    """Load the master and the bare view in turn, interleaved; print the ratios.
+
+    Returns the overall figures (req/s and CPU ms per request of each side).
+    """
+    rates = {"master": 0.0, "bare": 0.0}
+    cpus = {"master": 0.0, "bare": 0.0}
     # Warm both up (imports, connections) before timing.
     for base in servers.values():
-        _rate(base, targets, args.clients, 1.0)
-    print(f"{label}, {args.clients} clients, {args.workers} gunicorn workers:")
+        measure(base, targets, args, 1.0)
+    print(f"{label}:")
     for round_ in range(args.rounds):
         order = ["master", "bare"] if round_ % 2 == 0 else ["bare", "master"]
-        rates = {}
-        cpus = {}
+        this: dict[str, tuple[Load, float]] = {}
         for name in order:
-            rates[name], cpus[name] = _rate(
-                servers[name], targets, args.clients, args.seconds
-            )
-            totals[name] += rates[name]
-            cpu_totals[name] += cpus[name]
+            this[name] = measure(servers[name], targets, args, args.seconds)
+            rates[name] += this[name][0].rate / args.rounds
+            cpus[name] += this[name][1] / args.rounds
+        failed = {name: load.failed for name, (load, _) in this.items() if load.failed}
+        (master, master_cpu), (bare, bare_cpu) = this["master"], this["bare"]
         print(
-            f"  round {round_ + 1}: master {rates['master']:.0f} req/s "
-            f"({cpus['master']:.2f} ms CPU/req), "
-            f"bare {rates['bare']:.0f} req/s ({cpus['bare']:.2f} ms CPU/req), "
-            f"ratio {rates['master'] / rates['bare']:.1%}"
+            f"  round {round_ + 1}: master {master.rate:.0f} req/s "
+            f"({master_cpu:.2f} ms CPU/req), "
+            f"bare {bare.rate:.0f} req/s ({bare_cpu:.2f} ms CPU/req), "
+            f"ratio {master.rate / max(bare.rate, 1e-9):.1%}"
+            + (f"; failed {failed}" if failed else "")
         )
-    master_rate = totals["master"] / args.rounds
-    bare_rate = totals["bare"] / args.rounds
-    master_cpu = cpu_totals["master"] / args.rounds
-    bare_cpu = cpu_totals["bare"] / args.rounds
     print(
-        f"  all rounds: master {master_rate:.0f} req/s, bare {bare_rate:.0f} req/s, "
-        f"ratio {master_rate / bare_rate:.1%}; CPU per request master "
-        f"{master_cpu:.2f} ms, bare {bare_cpu:.2f} ms, "
-        f"ratio bare/master {bare_cpu / master_cpu:.1%}"
+        f"  all rounds: master {rates['master']:.0f} req/s, "
+        f"bare {rates['bare']:.0f} req/s, "
+        f"ratio {rates['master'] / max(rates['bare'], 1e-9):.1%}; "
+        f"CPU per request master {cpus['master']:.2f} ms, bare {cpus['bare']:.2f} ms, "
+        f"ratio bare/master {cpus['bare'] / max(cpus['master'], 1e-9):.1%}"
     )
+    return {
+        "master_rate": rates["master"],
+        "bare_rate": rates["bare"],
+        "master_cpu": cpus["master"],
+        "bare_cpu": cpus["bare"],
+    }
 
 
-def main() -> None:
-    """Build the small farm, start both servers, compare them per request kind."""
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
-    tick.build(*tick.SIZES["small"])
+    parser.add_argument("--load", default="auto", choices=["auto", "wrk", "python"])
+    parser.add_argument("--farm", default="small", choices=sorted(FARMS))
+    args = parser.parse_args(argv)
+    if args.load == "auto":
+        args.load = "wrk" if shutil.which("wrk") else "python"
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Build the farm, start both servers, compare them per request kind."""
+    args = arguments(argv)
+    tick.build(*FARMS[args.farm])
     heartbeats = [
         (f"/agents/{pk}", heartbeat.HEARTBEAT)
         for pk in Agent.objects.values_list("pk", flat=True)
@@ -173,13 +287,26 @@ def main() -> None:
         (f"/jobs/{job_id}/tasks/{task_id}", '{"progress": 0.5}')
         for task_id, job_id in Task.objects.values_list("pk", "job_id")[:1000]
     ]
+    print(
+        f"load: {args.load}, {args.clients} connections; gunicorn: {args.workers} "
+        f"{args.worker_class} workers each; database: {connection.vendor}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     with (
-        heartbeat._server(args.workers) as master,
-        heartbeat._server(args.workers, "bare_wsgi:application") as bare,
+        heartbeat._server(args.workers, worker_class=args.worker_class) as master,
+        heartbeat._server(
+            args.workers, "bare_wsgi:application", worker_class=args.worker_class
+        ) as bare,
     ):
         servers = {"master": master, "bare": bare}
-        compare("heartbeats POST /agents/<id>", servers, heartbeats, args)
-        compare("task updates POST /jobs/<j>/tasks/<t>", servers, updates, args)
+        return {
+            "heartbeats": compare(
+                "heartbeats POST /agents/<id>", servers, heartbeats, args
+            ),
+            "task updates": compare(
+                "task updates POST /jobs/<j>/tasks/<t>", servers, updates, args
+            ),
+        }
 
 
 if __name__ == "__main__":
