@@ -5,6 +5,7 @@ Also enabling, disabling and restarting agents, and taking back their work.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
@@ -16,9 +17,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.db.models import Case, F, Value, When
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from farm.choices import (
@@ -313,26 +313,103 @@ def _has_lists(report: AgentReport) -> bool:
     )
 
 
-def _update_returning(
-    agents: AgentQuerySet, changes: Mapping[str, Any]
-) -> Agent | None:
-    """``agents.update(**changes)`` that answers the updated row, in one statement.
+@functools.lru_cache(maxsize=128)
+def _report_sql(
+    alias: str, columns: tuple[str, ...], *, version: bool, state: bool, online: bool
+) -> str:
+    """The ``UPDATE ... RETURNING`` of a report: written once per shape, cached.
 
-    ``UPDATE ... RETURNING`` every column (PostgreSQL; SQLite 3.35 and later):
-    the caller needs no second statement to read what it changed. None when
-    no row matched. ``agents`` must match one row at most.
+    Sets ``columns`` (then ``upgrade_to`` when a ``version`` is reported and
+    ``state`` when one is) of the agent whose id is the next parameter,
+    ``online`` adding "unless offline". Returns every column of the row, so
+    that the answer needs no second statement (PostgreSQL; SQLite 3.35 and
+    later). Parameters: the columns' values, the version, "disabled" and the
+    state, the id, "offline". Compiling the equivalent queryset took longer
+    than the rest of a heartbeat; the SQL is the ORM's, written out.
     """
-    query = agents.query.chain(UpdateQuery)
-    assert isinstance(query, UpdateQuery)
-    query.add_update_values(dict(changes))
-    sql, params = query.get_compiler(agents.db).as_sql()
-    quote = connections[agents.db].ops.quote_name
-    columns = ", ".join(quote(field.column) for field in Agent._meta.concrete_fields)
-    # A raw query turns the returned values into Python ones as a query would.
-    rows = list(
-        Agent.objects.db_manager(agents.db).raw(f"{sql} RETURNING {columns}", params)
+    quote = connections[alias].ops.quote_name
+    sets = [f"{quote(column)} = %s" for column in columns]
+    upgrade_to, state_ = quote("upgrade_to"), quote("state")
+    if version:
+        # The agent runs the version an admin asked for: the upgrade is done.
+        sets.append(
+            f"{upgrade_to} = CASE WHEN {upgrade_to} = %s THEN NULL "
+            f"ELSE {upgrade_to} END"
+        )
+    if state:
+        # Conditional on the stored state, in the same statement: an admin's
+        # "disabled" wins over whatever the agent reports, even when both
+        # happen at once.
+        sets.append(f"{state_} = CASE WHEN {state_} = %s THEN {state_} ELSE %s END")
+    where = f"{quote(Agent._meta.pk.column)} = %s"
+    if online:
+        where += f" AND {state_} <> %s"
+    returning = ", ".join(quote(field.column) for field in Agent._meta.concrete_fields)
+    return (
+        f"UPDATE {quote(Agent._meta.db_table)} SET {', '.join(sets)} "
+        f"WHERE {where} RETURNING {returning}"
     )
-    return rows[0] if rows else None
+
+
+def _update_returning(
+    agent_id: uuid.UUID,
+    columns: Mapping[str, Any],
+    *,
+    version: str | None,
+    state: str | None,
+    online: bool,
+) -> Agent | None:
+    """Set ``columns`` of the agent (see `_report_sql`); the row, None if none."""
+    alias = router.db_for_write(Agent)
+    connection = connections[alias]
+    fields = [Agent._meta.get_field(name) for name in columns]
+    sql = _report_sql(
+        alias,
+        tuple(field.column for field in fields),  # type: ignore[union-attr]
+        version=bool(version),
+        state=state is not None,
+        online=online,
+    )
+    params: list[Any] = [
+        field.get_db_prep_save(value, connection)  # type: ignore[union-attr]
+        for field, value in zip(fields, columns.values(), strict=True)
+    ]
+    if version:
+        params.append(version)
+    if state is not None:
+        params += [AgentState.DISABLED, state]
+    params.append(Agent._meta.pk.get_db_prep_value(agent_id, connection))
+    if online:
+        params.append(AgentState.OFFLINE)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        # All rows (there is one at most): SQLite ends the statement then.
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    # The returned values made Python ones, as a query would.
+    values = list(rows[0])
+    for index, column, convert in _converters(alias):
+        values[index] = convert(values[index], column, connection)
+    return Agent.from_db(alias, _ATTNAMES, values)
+
+
+_ATTNAMES = [field.attname for field in Agent._meta.concrete_fields]
+
+
+@functools.lru_cache(maxsize=8)
+def _converters(alias: str) -> list[tuple[int, Any, Any]]:
+    """(index, column, converter) of the columns `_report_sql` returns."""
+    connection = connections[alias]
+    converters = []
+    for index, field in enumerate(Agent._meta.concrete_fields):
+        column = field.get_col(Agent._meta.db_table)
+        for convert in [
+            *connection.ops.get_db_converters(column),
+            *column.get_db_converters(connection),
+        ]:
+            converters.append((index, column, convert))
+    return converters
 
 
 def _report_columns(agent_id: uuid.UUID, fields: Mapping[str, Any]) -> Agent | None:
@@ -350,26 +427,17 @@ def _report_columns(agent_id: uuid.UUID, fields: Mapping[str, Any]) -> Agent | N
         raise ValueError(f"not agent report fields: {sorted(unknown)}")
     state = fields.pop("state", None)
     _validate_agent(Agent(**fields), fields)
-    changes: dict[str, Any] = {**fields, "last_heard_from": timezone.now()}
-    if fields.get("version"):
-        # The agent runs the version an admin asked for: the upgrade is done.
-        changes["upgrade_to"] = Case(
-            When(upgrade_to=fields["version"], then=Value(None)),
-            default=F("upgrade_to"),
-        )
-    if state is not None:
-        # Conditional on the stored state, in the same statement: an admin's
-        # "disabled" wins over whatever the agent reports, even when both
-        # happen at once.
-        changes["state"] = Case(
-            When(state=AgentState.DISABLED, then=F("state")),
-            default=Value(state),
-        )
-    agents = Agent.objects.filter(pk=agent_id)
-    agent = _update_returning(agents.exclude(state=AgentState.OFFLINE), changes)
+    update = functools.partial(
+        _update_returning,
+        agent_id,
+        {**fields, "last_heard_from": timezone.now()},
+        version=fields.get("version"),
+        state=state,
+    )
+    agent = update(online=True)
     if agent is not None:
         return agent
-    agent = _update_returning(agents, changes)
+    agent = update(online=False)
     if agent is not None and agent.state in AVAILABLE_AGENT_STATES:
         notify_work_changed("agent back online")
     return agent
