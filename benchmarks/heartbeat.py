@@ -66,12 +66,17 @@ def _database_url() -> str:
 
 
 def gunicorn_command(
-    bind: str, workers: int, wsgi_app: str, worker_class: str | None = None
+    bind: str,
+    workers: int,
+    wsgi_app: str,
+    worker_class: str | None = None,
+    root: Path = ROOT,
 ) -> list[str]:
     """Gunicorn's command line as ``runmaster`` builds it, serving ``wsgi_app``.
 
     ``wsgi_app`` (``module:callable``) may be a module of ``benchmarks/``.
     ``worker_class`` replaces runmaster's (gthread); ``sync`` has no threads.
+    ``root`` is the checkout served (another version of the master).
     """
     from farm.management.commands.runmaster import master_processes
 
@@ -79,6 +84,7 @@ def gunicorn_command(
     command = [
         wsgi_app if arg == "pyfarm_site.wsgi:application" else arg for arg in web.argv
     ]
+    command[command.index("--chdir") + 1] = str(root)
     if worker_class is not None:
         command[command.index("--worker-class") + 1] = worker_class
         if worker_class == "sync":
@@ -89,14 +95,17 @@ def gunicorn_command(
 
 @contextmanager
 def _server(
-    workers: int, wsgi_app: str | None = None, worker_class: str | None = None
+    workers: int,
+    wsgi_app: str | None = None,
+    worker_class: str | None = None,
+    root: Path = ROOT,
 ) -> Iterator[str]:
     """The web server on a free port, for the block; yields the API's URL.
 
     Without ``wsgi_app`` nor ``worker_class``: ``runmaster --no-scheduler``.
     Otherwise gunicorn serves ``wsgi_app`` (default: the master) with the
     very options ``runmaster`` gives it (`gunicorn_command`), the worker class
-    replaced by ``worker_class`` when given.
+    replaced by ``worker_class`` when given, from the checkout ``root``.
     """
     port = _free_port()
     base = f"http://127.0.0.1:{port}/api/v1"
@@ -117,11 +126,15 @@ def _server(
         ]
     else:
         command = gunicorn_command(
-            bind, workers, wsgi_app or "pyfarm_site.wsgi:application", worker_class
+            bind,
+            workers,
+            wsgi_app or "pyfarm_site.wsgi:application",
+            worker_class,
+            root,
         )
     server = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

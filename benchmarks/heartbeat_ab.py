@@ -30,6 +30,7 @@ goal is the master at 25 % of the bare view or more.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -75,7 +76,8 @@ def server_cpu(base: str) -> float:
     """CPU seconds used so far by the gunicorn processes serving ``base``.
 
     Gunicorn's workers keep the arbiter's command line, which names the bound
-    address, so the processes are found by it.
+    address, so the processes are found by it: an argument equal to it (the
+    machine may run other servers, on ports that start with the same digits).
     """
     bind = urlsplit(base).netloc.encode()
     ticks = 0
@@ -83,7 +85,7 @@ def server_cpu(base: str) -> float:
         if not proc.name.isdigit():
             continue
         try:
-            if bind not in (proc / "cmdline").read_bytes():
+            if bind not in (proc / "cmdline").read_bytes().split(b"\0"):
                 continue
             stat = (proc / "stat").read_text()
         except OSError:
@@ -217,46 +219,48 @@ def measure(
 
 def compare(
     label: str, servers: dict[str, str], targets: list[Target], args: argparse.Namespace
-) -> dict[str, float]:
-    """Load the master and the bare view in turn, interleaved; print the ratios.
+) -> dict[str, dict[str, float]]:
+    """Load each server in turn, interleaved; print the ratios to the bare view.
 
-    Returns the overall figures (req/s and CPU ms per request of each side).
+    ``servers`` maps names to URLs: "master", "bare", and "baseline" with
+    ``--baseline``. The order rotates from round to round. Returns, per
+    server, its overall req/s ("rate") and CPU ms per request ("cpu").
     """
-    rates = {"master": 0.0, "bare": 0.0}
-    cpus = {"master": 0.0, "bare": 0.0}
-    # Warm both up (imports, connections) before timing.
+    names = list(servers)
+    totals = {name: {"rate": 0.0, "cpu": 0.0} for name in names}
+    # Warm them up (imports, connections) before timing.
     for base in servers.values():
         measure(base, targets, args, 1.0)
     print(f"{label}:")
     for round_ in range(args.rounds):
-        order = ["master", "bare"] if round_ % 2 == 0 else ["bare", "master"]
+        shift = round_ % len(names)
         this: dict[str, tuple[Load, float]] = {}
-        for name in order:
+        for name in names[shift:] + names[:shift]:
             this[name] = measure(servers[name], targets, args, args.seconds)
-            rates[name] += this[name][0].rate / args.rounds
-            cpus[name] += this[name][1] / args.rounds
-        failed = {name: load.failed for name, (load, _) in this.items() if load.failed}
-        (master, master_cpu), (bare, bare_cpu) = this["master"], this["bare"]
+            totals[name]["rate"] += this[name][0].rate / args.rounds
+            totals[name]["cpu"] += this[name][1] / args.rounds
+        bare = this["bare"][0].rate
+        parts = []
+        for name in names:
+            load, cpu = this[name]
+            ratio = "" if name == "bare" else f", {load.rate / max(bare, 1e-9):.1%}"
+            failed = f", {load.failed} failed" if load.failed else ""
+            parts.append(
+                f"{name} {load.rate:.0f} req/s ({cpu:.2f} ms CPU/req{ratio}{failed})"
+            )
+        print(f"  round {round_ + 1}: " + ", ".join(parts))
+    bare_rate, bare_cpu = totals["bare"]["rate"], totals["bare"]["cpu"]
+    for name in names:
+        if name == "bare":
+            continue
+        rate, cpu = totals[name]["rate"], totals[name]["cpu"]
         print(
-            f"  round {round_ + 1}: master {master.rate:.0f} req/s "
-            f"({master_cpu:.2f} ms CPU/req), "
-            f"bare {bare.rate:.0f} req/s ({bare_cpu:.2f} ms CPU/req), "
-            f"ratio {master.rate / max(bare.rate, 1e-9):.1%}"
-            + (f"; failed {failed}" if failed else "")
+            f"  all rounds: {name} {rate:.0f} req/s, bare {bare_rate:.0f} req/s, "
+            f"ratio {rate / max(bare_rate, 1e-9):.1%}; CPU per request {name} "
+            f"{cpu:.2f} ms, bare {bare_cpu:.2f} ms, "
+            f"ratio bare/{name} {bare_cpu / max(cpu, 1e-9):.1%}"
         )
-    print(
-        f"  all rounds: master {rates['master']:.0f} req/s, "
-        f"bare {rates['bare']:.0f} req/s, "
-        f"ratio {rates['master'] / max(rates['bare'], 1e-9):.1%}; "
-        f"CPU per request master {cpus['master']:.2f} ms, bare {cpus['bare']:.2f} ms, "
-        f"ratio bare/master {cpus['bare'] / max(cpus['master'], 1e-9):.1%}"
-    )
-    return {
-        "master_rate": rates["master"],
-        "bare_rate": rates["bare"],
-        "master_cpu": cpus["master"],
-        "bare_cpu": cpus["bare"],
-    }
+    return totals
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -269,13 +273,19 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--load", default="auto", choices=["auto", "wrk", "python"])
     parser.add_argument("--farm", default="small", choices=sorted(FARMS))
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another version of the master (same database "
+        "schema), run as a third server: before and after in one run",
+    )
     args = parser.parse_args(argv)
     if args.load == "auto":
         args.load = "wrk" if shutil.which("wrk") else "python"
     return args
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+def main(argv: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """Build the farm, start both servers, compare them per request kind."""
     args = arguments(argv)
     tick.build(*FARMS[args.farm])
@@ -290,15 +300,30 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     print(
         f"load: {args.load}, {args.clients} connections; gunicorn: {args.workers} "
         f"{args.worker_class} workers each; database: {connection.vendor}; "
-        f"load average {os.getloadavg()[0]:.2f}"
+        + (f"baseline: {args.baseline}; " if args.baseline else "")
+        + f"load average {os.getloadavg()[0]:.2f}"
     )
-    with (
-        heartbeat._server(args.workers, worker_class=args.worker_class) as master,
-        heartbeat._server(
-            args.workers, "bare_wsgi:application", worker_class=args.worker_class
-        ) as bare,
-    ):
-        servers = {"master": master, "bare": bare}
+    with contextlib.ExitStack() as stack:
+        servers = {
+            "master": stack.enter_context(
+                heartbeat._server(args.workers, worker_class=args.worker_class)
+            ),
+            "bare": stack.enter_context(
+                heartbeat._server(
+                    args.workers,
+                    "bare_wsgi:application",
+                    worker_class=args.worker_class,
+                )
+            ),
+        }
+        if args.baseline is not None:
+            servers["baseline"] = stack.enter_context(
+                heartbeat._server(
+                    args.workers,
+                    worker_class=args.worker_class,
+                    root=args.baseline.resolve(),
+                )
+            )
         return {
             "heartbeats": compare(
                 "heartbeats POST /agents/<id>", servers, heartbeats, args
