@@ -24,7 +24,7 @@ from accounts.tests.factories import UserFactory
 from farm.api.views.agents import AgentViewSet
 from farm.choices import AgentState
 from farm.models import Agent
-from farm.services.agents import AgentReport, report_agent
+from farm.services.agents import AGENT_REPORT_FIELDS, AgentReport, report_agent
 from farm.signals import work_changed
 from farm.tests.factories import AgentFactory
 
@@ -338,3 +338,31 @@ def test_report_agent_keeps_the_upgrade_for_another_version(agent) -> None:
     )
     assert updated is not None
     assert updated.upgrade_to == "0.9.0"
+
+
+def test_report_agent_sets_every_column_an_agent_reports(agent) -> None:
+    columns = {
+        "hostname": "render-01.example.com",
+        "port": 50124,
+        "remote_ip": "10.1.2.3",
+        "use_address": "hostname",
+        "state": "running",
+        "cpus": 8,
+        "ram": 32768,
+        "free_ram": 1024,
+        "ram_allocation": 0.5,
+        "cpu_allocation": 0.25,
+        "time_offset": -3,
+        "version": "0.8.7",
+        "os_class": "linux",
+        "os_fullname": "Linux-6.1",
+        "cpu_name": "Xeon",
+    }
+    assert set(columns) == AGENT_REPORT_FIELDS
+    with time_machine.travel(NOW, tick=False):
+        updated = report_agent(agent_id=agent.pk, report=AgentReport(fields=columns))
+    stored = Agent.objects.get(pk=agent.pk)
+    assert updated is not None
+    for instance in (updated, stored):
+        assert {name: getattr(instance, name) for name in columns} == columns
+        assert instance.last_heard_from == NOW
