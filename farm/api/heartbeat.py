@@ -70,7 +70,7 @@ def heartbeat_fields(
         meta.get("QUERY_STRING")
         or meta.get("CONTENT_TYPE") != "application/json"
         or meta.get("HTTP_ACCEPT") not in _ACCEPTED
-        or carries_credentials(request)  # type: ignore[arg-type]
+        or carries_credentials(request)
     ):
         return None
     try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.conf import settings
 from django.db import connection
 from django.db.models import Model, QuerySet
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -68,7 +68,7 @@ def parse_int(value: str, label: str) -> int:
     return number
 
 
-def carries_credentials(request: Request) -> bool:
+def carries_credentials(request: HttpRequest | Request) -> bool:
     """Whether the request presents credentials: a token header, a session cookie."""
     return (
         "HTTP_AUTHORIZATION" in request.META
