@@ -19,10 +19,12 @@ venv: $(STAMP)
 
 # What the tests need from the system's packages (Debian, as root): Redis for
 # the broker tests, chromium for the browser tests (tests/browser; Playwright
-# drives it, no browser is downloaded).
+# drives it, no browser is downloaded), wrk for the benchmarks' load
+# (benchmarks/heartbeat_ab.py, api_load.py).
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	test -x "$${PYFARM_CHROMIUM:-/usr/bin/chromium}" || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "== installing$$missing"; \

@@ -65,26 +65,76 @@ def _database_url() -> str:
     return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
 
 
+def gunicorn_command(
+    bind: str,
+    workers: int,
+    wsgi_app: str,
+    worker_class: str | None = None,
+    root: Path = ROOT,
+) -> list[str]:
+    """Gunicorn's command line as ``runmaster`` builds it, serving ``wsgi_app``.
+
+    ``wsgi_app`` (``module:callable``) may be a module of ``benchmarks/``.
+    ``worker_class`` replaces runmaster's (gthread); ``sync`` has no threads.
+    ``root`` is the checkout served (another version of the master).
+    """
+    from farm.management.commands.runmaster import master_processes
+
+    (web,) = master_processes(bind=bind, dev=False, workers=workers, scheduler=False)
+    command = [
+        wsgi_app if arg == "pyfarm_site.wsgi:application" else arg for arg in web.argv
+    ]
+    command[command.index("--chdir") + 1] = str(root)
+    if worker_class is not None:
+        command[command.index("--worker-class") + 1] = worker_class
+        if worker_class == "sync":
+            at = command.index("--threads")
+            del command[at : at + 2]
+    return [*command, "--pythonpath", str(Path(__file__).resolve().parent)]
+
+
 @contextmanager
-def _server(workers: int) -> Iterator[str]:
-    """The web server on a free port, for the block; yields the API's URL."""
+def _server(
+    workers: int,
+    wsgi_app: str | None = None,
+    worker_class: str | None = None,
+    root: Path = ROOT,
+) -> Iterator[str]:
+    """The web server on a free port, for the block; yields the API's URL.
+
+    Without ``wsgi_app`` nor ``worker_class``: ``runmaster --no-scheduler``.
+    Otherwise gunicorn serves ``wsgi_app`` (default: the master) with the
+    very options ``runmaster`` gives it (`gunicorn_command`), the worker class
+    replaced by ``worker_class`` when given, from the checkout ``root``.
+    """
     port = _free_port()
     base = f"http://127.0.0.1:{port}/api/v1"
     env = {**os.environ, "PYFARM_DEBUG": "false"}
     if connection.vendor == "postgresql":
         env["PYFARM_DATABASE_URI"] = _database_url()
-    server = subprocess.Popen(
-        [
+    bind = f"127.0.0.1:{port}"
+    if wsgi_app is None and worker_class is None:
+        command = [
             sys.executable,
             "manage.py",
             "runmaster",
             "--no-scheduler",
             "--bind",
-            f"127.0.0.1:{port}",
+            bind,
             "--workers",
             str(workers),
-        ],
-        cwd=ROOT,
+        ]
+    else:
+        command = gunicorn_command(
+            bind,
+            workers,
+            wsgi_app or "pyfarm_site.wsgi:application",
+            worker_class,
+            root,
+        )
+    server = subprocess.Popen(
+        command,
+        cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

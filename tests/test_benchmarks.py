@@ -1,13 +1,20 @@
-"""The dashboard benchmark's farm builder, at a tiny size (benchmarks/dashboard.py).
+"""Benchmarks at a tiny size, so that they cannot rot.
 
-Forty jobs: every state comes round (the state follows the job's number
-modulo 20).
+The dashboard benchmark's farm builder (benchmarks/dashboard.py), and the
+heartbeat A/B against a bare Django view (benchmarks/heartbeat_ab.py). The
+dashboard's tiny farm has forty jobs: every state comes round (the state
+follows the job's number modulo 20).
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.db.models import Count
@@ -100,3 +107,89 @@ def test_measuring_reports_a_page_that_does_not_answer_200(farm: Farm) -> None:
     assert missing.status == 404
     assert (account.status, account.queries > 0) == (200, True)
     assert report([missing, account]) is False
+
+
+# --- heartbeat_ab.py: the master's agent requests against a bare Django view ----
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:40123/api/v1
+  2 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.53ms  507.65us   9.28ms   80.46%
+    Req/Sec     1.22k   124.69     1.47k    67.00%
+  12150 requests in 5.00s, 2.99MB read
+  Socket errors: connect 0, read 12150, write 0, timeout 2
+  Non-2xx or 3xx responses: 3
+Requests/sec:   2428.77
+Transfer/sec:    612.32KB
+"""
+
+
+@pytest.fixture
+def heartbeat_ab() -> Any:
+    """The benchmark's module (it imports its neighbours by their own names)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module("heartbeat_ab")
+
+
+def test_heartbeat_ab_reads_wrks_counts(heartbeat_ab: Any) -> None:
+    load = heartbeat_ab.parse_wrk(WRK_OUTPUT)
+    # Read errors are the sync worker closing connections, not failures.
+    assert (load.requests, load.failed, load.seconds) == (12150, 5, 5.0)
+    assert load.rate == pytest.approx(2429)
+
+
+def test_heartbeat_ab_wrk_script_posts_each_target_with_the_agents_headers(
+    heartbeat_ab: Any,
+) -> None:
+    script = heartbeat_ab.wrk_script(
+        "http://127.0.0.1:1/api/v1", [("/agents/a", '{"x": 1}'), ("/jobs/1", "{}")]
+    )
+    assert '"/api/v1/agents/a"' in script
+    assert '"{\\"x\\": 1}"' in script
+    assert 'wrk.headers["User-Agent"] = "PyFarm/1.0 (agent)"' in script
+    assert 'wrk.headers["Content-Type"] = "application/json"' in script
+    assert 'wrk.format("POST", paths[i], nil, bodies[i])' in script
+
+
+def test_heartbeat_ab_serves_both_sides_with_the_same_gunicorn_options(
+    heartbeat_ab: Any,
+) -> None:
+    master = heartbeat_ab.heartbeat.gunicorn_command(
+        "127.0.0.1:1", 2, "pyfarm_site.wsgi:application", "sync"
+    )
+    bare = heartbeat_ab.heartbeat.gunicorn_command(
+        "127.0.0.1:1", 2, "bare_wsgi:application", "sync"
+    )
+    assert master[master.index("--worker-class") + 1] == "sync"
+    assert "--threads" not in master
+    assert [arg for arg in master if arg != "pyfarm_site.wsgi:application"] == [
+        arg for arg in bare if arg != "bare_wsgi:application"
+    ]
+
+
+@pytest.mark.parametrize("load", ["python", "wrk"])
+def test_heartbeat_ab_runs_on_a_tiny_farm(tmp_path: Path, load: str) -> None:
+    if load == "wrk" and shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed")
+    env = {
+        **os.environ,
+        "PYFARM_DATABASE_URI": f"sqlite:///{tmp_path}/ab.sqlite",
+        "PYFARM_SCHEDULER_BROKER_DIR": str(tmp_path / "broker"),
+    }
+    command = [sys.executable, str(BENCHMARKS / "heartbeat_ab.py"), "--farm", "tiny"]
+    options = ["--rounds", "1", "--seconds", "1", "--clients", "2", "--load", load]
+    result = subprocess.run(
+        [*command, *options],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert f"load: {load}, 2 connections; gunicorn: 2 sync workers each" in out
+    assert out.count("all rounds: master ") == 2
+    assert "failed" not in out

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from rest_framework.authentication import BaseAuthentication, TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from accounts.middleware import acting_superuser
 from accounts.models import API_KEY_PREFIX, ApiToken
 from pyfarm_site.conf import farm_config
 
@@ -25,12 +25,7 @@ class LoginDisabledAuthentication(BaseAuthentication):
         """The first active superuser, when logins are disabled."""
         if not farm_config("login_disabled"):
             return None
-        admin = (
-            get_user_model()
-            .objects.filter(is_superuser=True, is_active=True)
-            .order_by("pk")
-            .first()
-        )
+        admin = acting_superuser(request._request)
         return (admin, None) if admin is not None else None
 
     def authenticate_header(self, request: Request) -> str:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import IO, Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, HttpResponsePermanentRedirect
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
@@ -23,7 +24,7 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import status, viewsets
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -49,6 +50,7 @@ from farm.api.streaming import (
     bad_pagination_response,
     list_response,
 )
+from farm.api.views.base import DeferredAuthenticationMixin
 from farm.filtersets import AgentFilterSet
 from farm.models import Agent, Task
 from farm.services.agents import (
@@ -60,8 +62,8 @@ from farm.services.agents import (
     delete_agent,
     register_agent,
     remove_agent_software,
+    report_agent,
     store_agent_update,
-    update_agent,
 )
 from pyfarm_site.conf import farm_config
 
@@ -137,11 +139,16 @@ def get_agent(value: str) -> Agent:
     """
     agent = Agent.objects.filter(pk=parse_agent_id(value)).first()
     if agent is None:
-        raise NotFound(f"Agent `{value}` not found")
+        raise agent_not_found(value)
     return agent
 
 
-class AgentFacingViewSet(viewsets.GenericViewSet):
+def agent_not_found(value: str) -> NotFound:
+    """The 404 of an unknown agent, ``value`` being the id in the URL."""
+    return NotFound(f"Agent `{value}` not found")
+
+
+class AgentFacingViewSet(DeferredAuthenticationMixin, viewsets.GenericViewSet):
     """A view set whose actions in ``agent_actions`` use `AgentPermission`."""
 
     agent_actions: frozenset[str] = frozenset()
@@ -220,15 +227,23 @@ class AgentViewSet(AgentFacingViewSet):
 
         An ``id`` in the body must be the URL's (400 otherwise).
         """
-        agent = get_agent(agent_id)
-        serializer = AgentReportWithIdSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        body_id = serializer.validated_data.get("id")
-        if body_id is not None and body_id != agent.pk:
-            raise ValidationError(
-                f"id {str(body_id)!r} is not the id of the URL's agent {agent_id!r}"
-            )
-        update_agent(agent=agent, report=serializer.to_report())
+        pk = parse_agent_id(agent_id)
+        try:
+            serializer = AgentReportWithIdSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            body_id = serializer.validated_data.get("id")
+            if body_id is not None and body_id != pk:
+                raise ValidationError(
+                    f"id {str(body_id)!r} is not the id of the URL's agent {agent_id!r}"
+                )
+            agent = report_agent(agent_id=pk, report=serializer.to_report())
+        except (APIException, DjangoValidationError):
+            # An unknown agent is told so (404, it registers again) whatever
+            # it sent; the agent is looked up only when the report is refused.
+            get_agent(agent_id)
+            raise
+        if agent is None:
+            raise agent_not_found(agent_id)
         return Response(AgentSerializer(agent).data)
 
     @extend_schema(

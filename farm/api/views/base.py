@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Model, QuerySet
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -67,7 +68,36 @@ def parse_int(value: str, label: str) -> int:
     return number
 
 
-class AgentReadMixin(APIView):
+def carries_credentials(request: HttpRequest | Request) -> bool:
+    """Whether the request presents credentials: a token header, a session cookie."""
+    return (
+        "HTTP_AUTHORIZATION" in request.META
+        or settings.SESSION_COOKIE_NAME in request.COOKIES
+    )
+
+
+class DeferredAuthenticationMixin(APIView):
+    """Agent-facing requests without credentials are authenticated on demand.
+
+    DRF authenticates every request before checking its permissions. Without
+    credentials nothing can fail, and the agent-facing permissions
+    (``agent_facing``) let the agent networks (and everything with
+    ``login_disabled``) through without a user; so such requests look their
+    user up only when something reads ``request.user``. The agents' requests
+    then cost no user query (with ``login_disabled``: no superuser lookup).
+    """
+
+    def perform_authentication(self, request: Request) -> None:
+        """Authenticate now, unless agent-facing and without credentials."""
+        if not carries_credentials(request) and all(
+            getattr(permission, "agent_facing", False)
+            for permission in self.get_permissions()
+        ):
+            return
+        super().perform_authentication(request)
+
+
+class AgentReadMixin(DeferredAuthenticationMixin):
     """Reading is open to agents (`AgentPermission`); changes keep the default."""
 
     agent_methods = ("GET", "HEAD", "OPTIONS")

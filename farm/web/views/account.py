@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.middleware import acting_without_login
 from accounts.models import User
 from accounts.services import (
     create_token,
@@ -60,7 +61,7 @@ def _page(
         "tokens": list(user.api_tokens.all()),
         "new_key": request.session.pop(NEW_KEY_SESSION_KEY, None),
         "token_form": token_form or NewTokenForm(),
-        "acting_without_login": getattr(request, "acting_without_login", False),
+        "acting_without_login": acting_without_login(request),
         "notifications_form": notifications_form
         or NotificationDefaultsForm(initial=dict(notification_defaults(user))),
         "subscriptions": Paginator(subscriptions, NOTIFIED_JOBS_PER_PAGE).get_page(
@@ -93,7 +94,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
     The key waits in the session for the redirect to the page (so that a
     reload does not create another token), which takes it out again.
     """
-    if getattr(request, "acting_without_login", False):
+    if acting_without_login(request):
         return refuse(request, NO_TOKEN_WITHOUT_LOGIN, "web:account")
     form = NewTokenForm(request.POST)
     if not form.is_valid():
