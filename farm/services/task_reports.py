@@ -40,6 +40,7 @@ the ORM path, which answers 404 or finds it.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -271,23 +272,22 @@ def _sqlite_change(kind: str) -> str:
 
     The transaction holds the database's write lock from its start (the
     ``IMMEDIATE`` mode of the settings), so the counts it reads are final.
-    They leave this task out: its new state comes with the row.
+    They leave this task out (its new state comes with the row), and come
+    in one pass over the job's other tasks, as a JSON array (JSON1, which
+    JSONField needs too): a count per work state, the earliest start, the
+    latest end.
     """
-    others = (
-        "FROM tasks other WHERE other.job_id = tasks.job_id AND other.id <> tasks.id"
-    )
     job = ", ".join(
         f"(SELECT jobs.{column} FROM jobs WHERE jobs.id = tasks.job_id)"
         for column in _JOB
     )
     counts = ", ".join(
-        f"(SELECT COUNT(*) {others} AND other.state = '{state}')"
-        for state in WorkState.values
+        f"COUNT(*) FILTER (WHERE other.state = '{state}')" for state in WorkState.values
     )
     return (
-        f"{_update(kind)}, {job}, {counts},"
-        f" (SELECT MIN(other.time_started) {others}),"
-        f" (SELECT MAX(other.time_finished) {others})"
+        f"{_update(kind)}, {job}, (SELECT json_array({counts},"
+        " MIN(other.time_started), MAX(other.time_finished)) FROM tasks other"
+        " WHERE other.job_id = tasks.job_id AND other.id <> tasks.id)"
     )
 
 
@@ -424,10 +424,11 @@ def _after_change(
                 starts.append(started)
                 ends.append(finished)
         else:
-            counts = dict(zip(WorkState.values, row[22:27], strict=True))
+            *numbers, first_started, last_finished = json.loads(row[22])
+            counts = dict(zip(WorkState.values, numbers, strict=True))
             counts[task.state] += 1
-            starts = [_time(row[27]), task.time_started]
-            ends = [_time(row[28]), task.time_finished]
+            starts = [_time(first_started), task.time_started]
+            ends = [_time(last_finished), task.time_finished]
         rolled = roll_up_job(
             state=job_state,
             time_started=_time(job_started),
