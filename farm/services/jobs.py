@@ -6,6 +6,8 @@ Jobs are submitted and changed by name in `farm.services.submission`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
@@ -310,6 +312,59 @@ def refresh_job_states(*, job_ids: Iterable[int]) -> dict[int, str]:
         return _refresh_locked_job_states(ids)
 
 
+@dataclass(frozen=True)
+class JobRollUp:
+    """What a job's tasks make of it (`roll_up_job`): its new state and times.
+
+    ``notify_sent`` is the new ``completion_notify_sent``: cleared when the
+    job goes back to work, left as it was otherwise (the claim of the mail
+    is the caller's, `_claim_completion_mails`, under the job's row lock).
+    """
+
+    state: str
+    time_started: datetime | None
+    time_finished: datetime | None
+    notify_sent: bool
+
+    @property
+    def ended(self) -> bool:
+        """Whether the job has ended (done or failed)."""
+        return self.state in ENDED
+
+
+def roll_up_job(
+    *,
+    state: str,
+    time_started: datetime | None,
+    time_finished: datetime | None,
+    notify_sent: bool,
+    counts: dict[str, int],
+    first_started: datetime | None,
+    last_finished: datetime | None,
+    now: datetime,
+) -> JobRollUp | None:
+    """A job's state and times derived from its task counts; None if unchanged.
+
+    ``counts`` has every work state; ``first_started`` and ``last_finished``
+    are the earliest start and latest end of its tasks. The caller holds the
+    job's row lock and read the counts after taking it. Paused jobs are not
+    derived (the caller leaves them out).
+    """
+    new_state = _derived_state(counts, state)
+    if new_state == WorkState.QUEUED:
+        started = finished = None
+    else:
+        started = first_started or time_started or now
+        finished = (last_finished or now) if new_state in ENDED else None
+    if (new_state, started, finished) == (state, time_started, time_finished):
+        return None
+    if new_state not in ENDED and state in ENDED:
+        # Back to work (a rerun, a longer frame range): the job notifies
+        # again when it ends again.
+        notify_sent = False
+    return JobRollUp(new_state, started, finished, notify_sent)
+
+
 def _refresh_locked_job_states(ids: list[int]) -> dict[int, str]:
     """`refresh_job_states` for job rows this transaction has locked."""
     per_state = {
@@ -331,39 +386,27 @@ def _refresh_locked_job_states(ids: list[int]) -> dict[int, str]:
     ended: list[int] = []
     new_states: dict[int, str] = {}
     for job in jobs:
-        counts = {state: getattr(job, f"n_{state}") for state in WorkState.values}
-        first_started = job.first_started  # type: ignore[attr-defined]
-        last_finished = job.last_finished  # type: ignore[attr-defined]
-        state = _derived_state(counts, job.state)
-        time_started = job.time_started
-        time_finished = job.time_finished
-        if state == WorkState.QUEUED:
-            time_started = time_finished = None
-        else:
-            time_started = first_started or time_started or now
-            if state in (WorkState.DONE, WorkState.FAILED):
-                time_finished = last_finished or now
-            else:
-                time_finished = None
-        if (state, time_started, time_finished) != (
-            job.state,
-            job.time_started,
-            job.time_finished,
-        ):
-            if state != job.state:
-                new_states[job.pk] = state
-                if state in ENDED and not job.completion_notify_sent:
-                    ended.append(job.pk)
-                elif state not in ENDED and job.state in ENDED:
-                    # Back to work (a rerun, a longer frame range): the job
-                    # notifies again when it ends again.
-                    job.completion_notify_sent = False
-            job.state, job.time_started, job.time_finished = (
-                state,
-                time_started,
-                time_finished,
-            )
-            changed.append(job)
+        rolled = roll_up_job(
+            state=job.state,
+            time_started=job.time_started,
+            time_finished=job.time_finished,
+            notify_sent=job.completion_notify_sent,
+            counts={state: getattr(job, f"n_{state}") for state in WorkState.values},
+            first_started=job.first_started,  # type: ignore[attr-defined]
+            last_finished=job.last_finished,  # type: ignore[attr-defined]
+            now=now,
+        )
+        if rolled is None:
+            continue
+        if rolled.state != job.state:
+            new_states[job.pk] = rolled.state
+            if rolled.ended and not job.completion_notify_sent:
+                ended.append(job.pk)
+        job.state = rolled.state
+        job.time_started = rolled.time_started
+        job.time_finished = rolled.time_finished
+        job.completion_notify_sent = rolled.notify_sent
+        changed.append(job)
     if changed:
         Job.objects.exclude(state=WorkState.PAUSED).bulk_update(
             changed,

@@ -7,11 +7,13 @@ legacy field names of the original master.
 
 from __future__ import annotations
 
+import datetime
 import math
 from decimal import Decimal
 from typing import Any
 
 from django.core.validators import RegexValidator, URLValidator
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -611,6 +613,47 @@ class TaskSerializer(TaskListSerializer):
     def get_agent(self, task: Task) -> dict[str, Any] | None:
         """``{"id", "hostname"}`` of the agent the task is assigned to."""
         return AgentBriefSerializer(task.agent).data if task.agent is not None else None
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    """A time as ``serializers.DateTimeField`` writes it (ISO 8601, ``Z``)."""
+    if value is None:
+        return None
+    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def task_data(task: Task) -> dict[str, Any]:
+    """`TaskSerializer`'s answer for ``task``, key for key, without building it.
+
+    The answer to the agent's reports, its most frequent request; building a
+    serializer's fields costs more than the rest of the answer. Needs the
+    task's job and agent attached. The tests compare both for every kind of
+    value.
+    """
+    agent = task.agent
+    return {
+        "id": task.pk,
+        "job_id": task.job_id,
+        "agent_id": None if task.agent_id is None else str(task.agent_id),
+        "frame": float(task.frame),
+        "tile": task.tile,
+        "state": str(task.state),
+        "priority": task.priority,
+        "hidden": task.hidden,
+        "attempts": task.attempts,
+        "failures": task.failures,
+        "progress": float(task.progress),
+        "sent_to_agent": task.sent_to_agent,
+        "last_error": task.last_error,
+        "time_submitted": _iso(task.time_submitted),
+        "time_started": _iso(task.time_started),
+        "time_finished": _iso(task.time_finished),
+        "job": _job_ref(task.job),
+        "agent": None
+        if agent is None
+        else {"id": str(agent.pk), "hostname": agent.hostname},
+    }
 
 
 class NotifiedUserSerializer(serializers.Serializer):
