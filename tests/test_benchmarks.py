@@ -1,7 +1,9 @@
-"""The dashboard benchmark's farm builder, at a tiny size (benchmarks/dashboard.py).
+"""The benchmarks at a tiny size, so that they cannot rot.
 
-Forty jobs: every state comes round (the state follows the job's number
-modulo 20).
+The dashboard benchmark's farm builder (benchmarks/dashboard.py): forty
+jobs, every state comes round (the state follows the job's number modulo
+20). The tick benchmark (benchmarks/tick.py): a farm of four agents, ticks
+publishing to the test's broker.
 """
 
 from __future__ import annotations
@@ -100,3 +102,39 @@ def test_measuring_reports_a_page_that_does_not_answer_200(farm: Farm) -> None:
     assert missing.status == 404
     assert (account.status, account.queries > 0) == (200, True)
     assert report([missing, account]) is False
+
+
+# --- benchmarks/tick.py ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the messages are published on commit
+@pytest.mark.parametrize("publish", [True, False])
+def test_the_tick_benchmark_times_each_phase_and_counts_messages(
+    publish: bool,
+) -> None:
+    from benchmarks import tick
+
+    tick.build(4, 2, 5, 2, analyze=False, migrate=False)
+
+    measurements = tick.measure(2, publish=publish)
+    lines = tick.report("tiny", measurements, "a broker")
+
+    assert [m.assignments for m in measurements] == [4, 4]
+    assert [m.messages for m in measurements] == [1, 1]  # one chunk, one message
+    # The snapshot (11), the tasks handed out (1), one chunk (4 in a test).
+    assert [m.statements for m in measurements] == [16, 16]
+    assert all(m.publish_ms >= 0 and m.total_ms > 0 for m in measurements)
+    assert lines[0] == (
+        "tiny: 4 idle agents, 2 jobs, 10 runnable tasks, 4 assignments per tick;"
+        " a broker"
+    )
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "load",
+        "plan",
+        "apply",
+        "publish",
+        "total",
+        "SQL statements per tick",
+        "messages per tick",
+    ]
+    assert not Task.objects.filter(agent__isnull=False).exists()  # undone
