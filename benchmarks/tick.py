@@ -297,7 +297,12 @@ def fresh(schedulers: int, *, analysed_empty: bool) -> None:
 
 @dataclass
 class Measurement:
-    """One tick: its phases (ms), SQL statements and messages published."""
+    """One tick: its phases (ms), SQL statements and messages published.
+
+    ``cpu_ms`` is the benchmark process's CPU time during the tick (the
+    database server's is not in it): steadier than wall time on a busy
+    machine.
+    """
 
     agents: int
     jobs: int
@@ -309,6 +314,7 @@ class Measurement:
     publish_ms: float
     statements: int
     messages: int
+    cpu_ms: float = 0.0
 
     @property
     def total_ms(self) -> float:
@@ -352,7 +358,9 @@ def measure(repeat: int, *, publish: bool = True) -> list[Measurement]:
         for _ in range(repeat):
             published.update(seconds=0.0, messages=0)
             with CaptureQueriesContext(connection) as queries:
+                cpu_started = time.process_time()
                 result = run_tick()
+                cpu_ms = (time.process_time() - cpu_started) * 1000
             publish_ms = published["seconds"] * 1000
             measurements.append(
                 Measurement(
@@ -367,6 +375,7 @@ def measure(repeat: int, *, publish: bool = True) -> list[Measurement]:
                     publish_ms=publish_ms,
                     statements=len(queries),
                     messages=int(published["messages"]),
+                    cpu_ms=cpu_ms,
                 )
             )
             Task.objects.filter(agent__isnull=False).update(
@@ -384,7 +393,7 @@ def report(size: str, measurements: list[Measurement], broker: str) -> list[str]
         f"{size}: {first.agents} idle agents, {first.jobs} jobs, {first.tasks} "
         f"runnable tasks, {first.assignments} assignments per tick; {broker}"
     ]
-    for phase in ("load", "plan", "apply", "publish", "total"):
+    for phase in ("load", "plan", "apply", "publish", "total", "cpu"):
         values = [getattr(m, f"{phase}_ms") for m in measurements]
         median = statistics.median(values)
         lines.append(

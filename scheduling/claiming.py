@@ -173,8 +173,16 @@ def _sources() -> dict[str, str]:
 
 
 def _id_list(values: Sequence[Any]) -> Any:
-    """A list of ids as one parameter: an array, or a JSON array on SQLite."""
-    return json.dumps(values) if connection.vendor == "sqlite" else list(values)
+    """A list of ids as one parameter: an array literal, or a JSON array on SQLite.
+
+    The ids are numbers or UUIDs as 32 hex digits, which need no quoting
+    inside PostgreSQL's array literal (``'{1,2,3}'``, cast by the
+    statement): one string is much cheaper for the driver to send than a
+    list it would adapt element by element (most of a chunk's client time).
+    """
+    if connection.vendor == "sqlite":
+        return json.dumps(values)
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _lock_agents(hex_ids: dict[str, str]) -> set[str]:
@@ -218,8 +226,8 @@ def _write_claims(
             list(zip(task_ids, task_agents, task_jobs, strict=True))
         )
     else:
-        params["task_agents"] = task_agents
-        params["task_jobs"] = task_jobs
+        params["task_agents"] = _id_list(task_agents)
+        params["task_jobs"] = _id_list(task_jobs)
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL.format(**_sources()), params)
         return {task_id for (task_id,) in cursor.fetchall()}

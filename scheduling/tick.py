@@ -113,8 +113,9 @@ def run_tick(*, dry_run: bool = False) -> TickResult:
             # the rows of every job whose batches must be contiguous.
             snapshot = with_task_rows(snapshot, _contiguous_counted(snapshot))
             replanning = time.perf_counter()
-            decided, _ = load_batches(snapshot, plan(snapshot))
+            replan = plan(snapshot)
             replanned = time.perf_counter()
+            decided, _ = load_batches(snapshot, replan)
         else:
             replanning = replanned = time.perf_counter()
         batched = time.perf_counter()

@@ -134,6 +134,7 @@ def test_the_tick_benchmark_times_each_phase_and_counts_messages(
         "apply",
         "publish",
         "total",
+        "cpu",
         "SQL statements per tick",
         "messages per tick",
     ]
