@@ -528,11 +528,10 @@ def _first_tasks(wanted: dict[int, int]) -> dict[int, list[TaskSnapshot]]:
     else:
         params["wanted"] = json.dumps(list(wanted.items()))
     # The frames as the ORM reads them (SQLite stores numbers, not decimals).
-    field = Task._meta.get_field("frame")
-    column = field.get_col(Task._meta.db_table)
+    column = Task._meta.get_field("frame").get_col(Task._meta.db_table)
     converters = [
         *connection.ops.get_db_converters(column),
-        *field.get_db_converters(connection),
+        *column.get_db_converters(connection),
     ]
     tasks: dict[int, list[TaskSnapshot]] = {}
     with connection.cursor() as cursor:

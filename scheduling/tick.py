@@ -7,10 +7,12 @@ and ``manage.py assign_tasks`` call it; `describe_assignments` puts a tick's
 assignments in words for the command.
 
 Measured with ``benchmarks/tick.py`` on PostgreSQL: a 5,000 agent farm with
-100,000 queued tasks ticks in 0.77 s best, 0.93 s median (target: 1 s), in
-51 statements; the first tick of a fresh farm of 500 agents and 12,000 new
-tasks (``tick.py fresh``) in 0.08 to 0.2 s (8 to 17 s before, with tables
-analysed while empty), 0.2 to 0.6 s with four schedulers at once.
+100,000 queued tasks ticks, publishing its ten sending messages included, in
+0.38 to 0.6 s best at load 6 on two shared cores (target: 0.5 s; 5 to 7 s
+with one message per agent before), in 52 statements; the first tick of a
+fresh farm of 500 agents and 12,000 new tasks (``tick.py fresh``) in 0.08 to
+0.2 s (8 to 17 s before, with tables analysed while empty), 0.2 to 0.6 s with
+four schedulers at once.
 """
 
 from __future__ import annotations
