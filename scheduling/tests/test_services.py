@@ -742,6 +742,27 @@ def test_apply_splits_large_plans_into_chunks(
     assert Task.objects.filter(agent__isnull=False).count() == 7
 
 
+def test_apply_publishes_one_message_per_chunk_after_its_commit(
+    delay: mock.Mock, django_capture_on_commit_callbacks: Any
+) -> None:
+    make_job(frames=7)
+    AgentFactory.create_batch(7)
+    plan = run_tick(dry_run=True).planned
+
+    with (
+        mock.patch.object(claiming, "CHUNK_ASSIGNMENTS", 3),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        apply_plan(plan)
+
+    assert len(callbacks) == 3
+    assert [call.args[0] for call in delay.call_args_list] == [
+        [a.agent_id for a in plan[0:3]],
+        [a.agent_id for a in plan[3:6]],
+        [a.agent_id for a in plan[6:7]],
+    ]
+
+
 def test_apply_splits_chunks_by_task_count_too(
     delay: mock.Mock, django_assert_num_queries: Any
 ) -> None:
