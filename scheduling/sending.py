@@ -27,14 +27,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import requests
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Prefetch
 
 from farm.choices import (
@@ -48,8 +49,10 @@ from farm.services.agents import requeue_agent_tasks
 from pyfarm_site.conf import farm_config
 
 __all__ = [
+    "SEND_CONCURRENCY",
     "AgentUnavailableError",
     "SendResult",
+    "SendsResult",
     "accepts_tiles",
     "build_assignment_payload",
     "contactable_agent",
@@ -57,6 +60,7 @@ __all__ = [
     "http_session",
     "json_body",
     "send_assignment",
+    "send_assignments",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,9 @@ ACCEPTED_STATUSES = frozenset({200, 201, 202})
 PARTIAL_STATUS = 409
 # The agent is busy (re-announcing, restarting, shutting down): try again.
 RETRY_STATUS = 503
+
+#: Agents one ``send_assignments`` call contacts at once (threads of its own).
+SEND_CONCURRENCY = 8
 
 # The first agent version whose assignment schema has ``tile`` and
 # ``num_tiles``; 0.8.6 (the last release) refuses the keys with a 400.
@@ -412,3 +419,101 @@ def give_up_on_agent(
         "agent %s %s: marked offline, %d tasks requeued", agent_id, reason, requeued
     )
     return SendResult(agent_id=str(agent_id), requeued=requeued, gave_up=True)
+
+
+@dataclass
+class SendsResult:
+    """What sending a group of agents their assignments did.
+
+    ``results`` holds one `SendResult` per agent that was handled (in the
+    order given); ``unavailable`` the agents that could not take their
+    assignment now (`AgentUnavailableError`), whose sending the caller
+    retries; ``errors`` any other error, per agent.
+    """
+
+    results: list[SendResult] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+
+
+def _send_one(agent_id: str) -> SendResult | BaseException:
+    """`send_assignment` for one agent; the error instead of raising it."""
+    try:
+        return send_assignment(agent_id=agent_id)
+    except Exception as error:  # handed back: the other agents go on
+        return error
+
+
+def _in_threads(
+    work: Callable[[str], SendResult | BaseException],
+    items: Sequence[str],
+    concurrency: int,
+) -> list[SendResult | BaseException]:
+    """``work`` of each item, up to ``concurrency`` at once; results in order.
+
+    With one thread (or one item) it runs in the caller's thread. Each
+    thread closes its own database connections when it is done.
+    """
+    if concurrency <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+    outcomes: list[SendResult | BaseException | None] = [None] * len(items)
+    pending = iter(enumerate(items))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            while True:
+                with lock:
+                    entry = next(pending, None)
+                if entry is None:
+                    return
+                index, item = entry
+                outcomes[index] = work(item)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    threads = [
+        threading.Thread(target=worker, name=f"send-assignments-{number}")
+        for number in range(min(concurrency, len(items)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [
+        RuntimeError("not sent") if outcome is None else outcome for outcome in outcomes
+    ]
+
+
+def send_assignments(
+    *, agent_ids: Sequence[str], concurrency: int | None = None
+) -> SendsResult:
+    """Send each of these agents its assigned, unsent tasks (`send_assignment`).
+
+    One tick's chunk of agents in one call, up to ``concurrency`` agents
+    contacted at once (`SEND_CONCURRENCY` by default): a slow or
+    unreachable agent delays only its own thread. An agent that cannot take
+    its assignment now is listed in ``unavailable`` for the caller to retry
+    on its own; any other error is kept per agent, after which the other
+    agents are still sent theirs.
+    """
+    outcome = SendsResult()
+    ids = [str(agent_id) for agent_id in agent_ids]
+    for agent_id, sent in zip(
+        ids,
+        _in_threads(_send_one, ids, concurrency or SEND_CONCURRENCY),
+        strict=True,
+    ):
+        if isinstance(sent, SendResult):
+            outcome.results.append(sent)
+        elif isinstance(sent, AgentUnavailableError):
+            logger.info(
+                "agent %s is unavailable, retrying on its own: %s", agent_id, sent
+            )
+            outcome.unavailable.append(agent_id)
+        else:
+            logger.error(
+                "sending agent %s its assignment failed", agent_id, exc_info=sent
+            )
+            outcome.errors[agent_id] = sent
+    return outcome

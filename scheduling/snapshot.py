@@ -14,13 +14,16 @@ no join of tasks with jobs that a guess could turn into a product).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Collection, Iterable
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
-from django.db.models import Exists, F, Lookup, OuterRef, QuerySet
+from django.db import connection
+from django.db.models import Count, Exists, F, Lookup, OuterRef, QuerySet
 from django.db.models.expressions import Combinable
 
 from farm.choices import ACTIVE_WORK_STATES, AVAILABLE_AGENT_STATES, WorkState
@@ -36,14 +39,16 @@ from farm.models import (
 from pyfarm_site.conf import farm_config
 from scheduling.algorithm import (
     AgentSnapshot,
+    Assignment,
     JobSnapshot,
+    Plan,
     QueueSnapshot,
     Snapshot,
     SoftwareRequirement,
     TaskSnapshot,
 )
 
-__all__ = ["load_snapshot"]
+__all__ = ["load_batches", "load_snapshot", "with_task_rows"]
 
 _AVAILABLE = sorted(AVAILABLE_AGENT_STATES)
 
@@ -247,13 +252,61 @@ def _merge_software(
     )
 
 
+def _runnable_tasks(job_ids: list[int]) -> QuerySet[Task]:
+    """The runnable tasks of these jobs: queued, unassigned, visible.
+
+    Read from one table, by a list of job ids: no join whose plan a table
+    without statistics could turn into tasks x jobs.
+    """
+    return Task.objects.filter(
+        InIdList(F("job_id"), job_ids),
+        state=WorkState.QUEUED,
+        agent__isnull=True,
+        hidden=False,
+    )
+
+
+def _task_rows(
+    job_ids: list[int], failed_on: dict[int, frozenset[str]]
+) -> dict[int, list[TaskSnapshot]]:
+    """The runnable tasks of these jobs as snapshots, per job (one query)."""
+    # The hot loop of a large farm (one pass per runnable task): positional
+    # arguments and one shared empty set keep it to the object's creation.
+    never: frozenset[str] = frozenset()
+    tasks: dict[int, list[TaskSnapshot]] = {}
+    for task_id, job_id, frame, tile in (
+        _runnable_tasks(job_ids).order_by().values_list("pk", "job_id", "frame", "tile")
+    ):
+        job_tasks = tasks.get(job_id)
+        if job_tasks is None:
+            job_tasks = tasks[job_id] = []
+        job_tasks.append(
+            TaskSnapshot(task_id, frame, tile, failed_on.get(task_id, never))
+        )
+    return tasks
+
+
+def _task_counts(job_ids: list[int]) -> dict[int, int]:
+    """The number of runnable tasks of each of these jobs (one query)."""
+    return dict(
+        _runnable_tasks(job_ids)
+        .order_by()
+        .values("job_id")
+        .annotate(count=Count("pk"))
+        .values_list("job_id", "count")
+    )
+
+
 def _load_jobs(
-    jobs: QuerySet[Job], job_agents: dict[int, int]
+    jobs: QuerySet[Job], job_agents: dict[int, int], *, counts: bool = False
 ) -> tuple[JobSnapshot, ...]:
     """Runnable jobs with requirements, tasks and failed-on agents (six queries).
 
     Tasks are loaded only for jobs whose parents are all done: the others
     are listed with ``parents_done`` False and no tasks, as they get nothing.
+    With ``counts``, only the jobs some of whose tasks failed on an agent get
+    their task rows (a seventh query, when there are any); the others get
+    their ``task_count``.
     """
     rows = list(
         jobs.order_by().values(
@@ -305,16 +358,9 @@ def _load_jobs(
     ):
         version_software.setdefault(version_id, []).append(tuple(requirement))  # type: ignore[arg-type]
 
-    # The tasks are read from one table, by a list of job ids: no join whose
-    # plan a table without statistics could turn into tasks x jobs.
-    runnable_tasks = Task.objects.filter(
-        InIdList(F("job_id"), ready_ids),
-        state=WorkState.QUEUED,
-        agent__isnull=True,
-        hidden=False,
-    )
     failed_sets: dict[int, set[str]] = {}
-    for task_id, agent_id in (
+    failed_jobs: set[int] = set()
+    for task_id, job_id, agent_id in (
         Task.failed_in_agents.through.objects.filter(
             InIdList(F("task__job_id"), ready_ids),
             task__state=WorkState.QUEUED,
@@ -322,23 +368,18 @@ def _load_jobs(
             task__hidden=False,
         )
         .order_by()
-        .values_list("task_id", "agent_id")
+        .values_list("task_id", "task__job_id", "agent_id")
     ):
         failed_sets.setdefault(task_id, set()).add(str(agent_id))
+        failed_jobs.add(job_id)
     failed_on = {task_id: frozenset(agents) for task_id, agents in failed_sets.items()}
-    # The hot loop of a large farm (one pass per runnable task): positional
-    # arguments and one shared empty set keep it to the object's creation.
-    never: frozenset[str] = frozenset()
-    tasks: dict[int, list[TaskSnapshot]] = {}
-    for task_id, job_id, frame, tile in runnable_tasks.order_by().values_list(
-        "pk", "job_id", "frame", "tile"
-    ):
-        job_tasks = tasks.get(job_id)
-        if job_tasks is None:
-            job_tasks = tasks[job_id] = []
-        job_tasks.append(
-            TaskSnapshot(task_id, frame, tile, failed_on.get(task_id, never))
-        )
+    if counts:
+        listed = [job_id for job_id in ready_ids if job_id in failed_jobs]
+        task_counts = _task_counts(ready_ids)
+        tasks = _task_rows(listed, failed_on) if listed else {}
+    else:
+        task_counts = {}
+        tasks = _task_rows(ready_ids, failed_on)
 
     snapshots = []
     for row in rows:
@@ -370,12 +411,19 @@ def _load_jobs(
                 ),
                 parents_done=row["parents_done"],
                 tasks=tuple(tasks.get(job_id, ())),
+                task_count=(
+                    task_counts.get(job_id, 0)
+                    if counts and row["parents_done"] and job_id not in tasks
+                    else None
+                ),
             )
         )
     return tuple(snapshots)
 
 
-def load_snapshot(job_ids: Collection[int] | None = None) -> Snapshot:
+def load_snapshot(
+    job_ids: Collection[int] | None = None, *, counts: bool = False
+) -> Snapshot:
     """What one tick decides on, read in eleven queries whatever the farm's size.
 
     ``job_ids`` narrows the jobs to those (the explainer asks about one job;
@@ -388,6 +436,12 @@ def load_snapshot(job_ids: Collection[int] | None = None) -> Snapshot:
     out), with their merged requirements, busy agent counts and, when their
     parents are done, their queued unassigned visible tasks with the agents
     each already failed on.
+
+    With ``counts`` (the tick's first phase), a job none of whose runnable
+    tasks failed on an agent gets only their number (`JobSnapshot.task_count`):
+    the tick loads the rows of the tasks it hands out afterwards
+    (`load_batches`). The others get their rows, in a twelfth query when
+    there are any.
     """
     queue_rows = list(
         JobQueue.objects.order_by().values(
@@ -417,6 +471,149 @@ def load_snapshot(job_ids: Collection[int] | None = None) -> Snapshot:
             if job_ids is None
             else _runnable_jobs().filter(pk__in=list(job_ids)),
             job_agents,
+            counts=counts,
         ),
         prefer_running_jobs=bool(farm_config("queue_prefer_running_jobs")),
+    )
+
+
+# The first tasks of each job, in batch order (frame, tile with none first,
+# id), as many as the plan hands out: one statement for every job. On
+# PostgreSQL one index scan per job (``task_job_frame_idx``), stopped at its
+# count; SQLite, which has no LATERAL, numbers each job's runnable tasks.
+_FIRST_TASKS_SQL = {
+    "postgresql": """
+SELECT wanted.job_id, tasks.id, tasks.frame, tasks.tile
+FROM unnest(%(job_ids)s::bigint[], %(counts)s::bigint[]) AS wanted (job_id, n)
+CROSS JOIN LATERAL (
+    SELECT tasks.id, tasks.frame, tasks.tile FROM tasks
+    WHERE tasks.job_id = wanted.job_id
+      AND tasks.state = %(queued)s
+      AND tasks.agent_id IS NULL
+      AND NOT tasks.hidden
+    ORDER BY tasks.frame, tasks.tile NULLS FIRST, tasks.id
+    LIMIT wanted.n
+) AS tasks
+""",
+    "sqlite": """
+SELECT job_id, id, frame, tile FROM (
+    SELECT tasks.job_id, tasks.id, tasks.frame, tasks.tile, wanted.n,
+        ROW_NUMBER() OVER (
+            PARTITION BY tasks.job_id ORDER BY tasks.frame, tasks.tile, tasks.id
+        ) AS position
+    FROM tasks
+    JOIN (
+        SELECT json_extract(value, '$[0]') AS job_id,
+               json_extract(value, '$[1]') AS n
+        FROM json_each(%(wanted)s)
+    ) AS wanted ON wanted.job_id = tasks.job_id
+    WHERE tasks.state = %(queued)s
+      AND tasks.agent_id IS NULL
+      AND NOT tasks.hidden
+)
+WHERE position <= n
+""",
+}
+
+
+def _first_tasks(wanted: dict[int, int]) -> dict[int, list[TaskSnapshot]]:
+    """The first ``wanted[job]`` runnable tasks of each job, in batch order."""
+    sql = _FIRST_TASKS_SQL.get(connection.vendor)
+    if sql is None:
+        raise NotImplementedError(f"no batch statement for {connection.vendor}")
+    params: dict[str, Any] = {"queued": WorkState.QUEUED.value}
+    if connection.vendor == "postgresql":
+        params["job_ids"] = list(wanted)
+        params["counts"] = list(wanted.values())
+    else:
+        params["wanted"] = json.dumps(list(wanted.items()))
+    # The frames as the ORM reads them (SQLite stores numbers, not decimals).
+    column = Task._meta.get_field("frame").get_col(Task._meta.db_table)
+    converters = [
+        *connection.ops.get_db_converters(column),
+        *column.get_db_converters(connection),
+    ]
+    tasks: dict[int, list[TaskSnapshot]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    for job_id, task_id, frame, tile in rows:
+        for converter in converters:
+            frame = converter(frame, column, connection)
+        tasks.setdefault(job_id, []).append(TaskSnapshot(task_id, frame, tile))
+    for job_tasks in tasks.values():
+        job_tasks.sort(key=lambda task: (task.frame, _tile_order(task.tile), task.id))
+    return tasks
+
+
+def _tile_order(tile: int | None) -> int:
+    """Tiles in batch order: none first."""
+    return -1 if tile is None else tile
+
+
+def load_batches(snapshot: Snapshot, plan: Plan) -> tuple[Plan, set[int]]:
+    """The plan with the tasks of the jobs planned on their count (one query).
+
+    The tick's second phase: each assignment of a job planned on its count
+    (`JobSnapshot.task_count`) gets the job's next ``count`` runnable tasks
+    in batch order, as the planner would have given them from the rows. One
+    statement reads, for all those jobs together, only the tasks handed out.
+
+    Returns the plan and the jobs with ``batch_contiguous`` one of whose
+    batches came out with frames that do not follow each other: the planner
+    would have cut those batches shorter, so they must be planned again
+    from their rows (`with_task_rows`). An assignment whose tasks were taken
+    meanwhile is dropped, or gets what is left.
+    """
+    wanted: dict[int, int] = {}
+    for assignment in plan:
+        if assignment.count:
+            wanted[assignment.job_id] = (
+                wanted.get(assignment.job_id, 0) + assignment.count
+            )
+    if not wanted:
+        return plan, set()
+    jobs = {job.id: job for job in snapshot.jobs}
+    tasks = _first_tasks(wanted)
+    taken: dict[int, int] = {}
+    irregular: set[int] = set()
+    resolved: list[Assignment] = []
+    for assignment in plan:
+        if not assignment.count:
+            resolved.append(assignment)
+            continue
+        job_id = assignment.job_id
+        start = taken.get(job_id, 0)
+        taken[job_id] = start + assignment.count
+        batch = tasks.get(job_id, [])[start : start + assignment.count]
+        if not batch:
+            continue
+        job = jobs[job_id]
+        if job.batch_contiguous and any(
+            task.frame != previous.frame + job.by for previous, task in pairwise(batch)
+        ):
+            irregular.add(job_id)
+        resolved.append(
+            Assignment(assignment.agent_id, job_id, tuple(task.id for task in batch))
+        )
+    return Plan(tuple(resolved)), irregular
+
+
+def with_task_rows(snapshot: Snapshot, job_ids: Collection[int]) -> Snapshot:
+    """The snapshot with these jobs' task rows instead of their counts (one query).
+
+    For jobs planned on their count, none of whose tasks had failed on an
+    agent: they are read without failed-on agents.
+    """
+    if not job_ids:
+        return snapshot
+    rows = _task_rows(sorted(job_ids), {})
+    return dataclasses.replace(
+        snapshot,
+        jobs=tuple(
+            dataclasses.replace(job, tasks=tuple(rows.get(job.id, ())), task_count=None)
+            if job.id in job_ids
+            else job
+            for job in snapshot.jobs
+        ),
     )

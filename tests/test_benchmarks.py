@@ -1,9 +1,10 @@
 """Benchmarks at a tiny size, so that they cannot rot.
 
-The dashboard benchmark's farm builder (benchmarks/dashboard.py), and the
-heartbeat A/B against a bare Django view (benchmarks/heartbeat_ab.py). The
-dashboard's tiny farm has forty jobs: every state comes round (the state
-follows the job's number modulo 20).
+The dashboard benchmark's farm builder (benchmarks/dashboard.py): forty
+jobs, every state comes round (the state follows the job's number modulo
+20). The heartbeat A/B against a bare Django view (benchmarks/heartbeat_ab.py).
+The tick benchmark (benchmarks/tick.py): a farm of four agents, ticks
+publishing to the test's broker.
 """
 
 from __future__ import annotations
@@ -193,3 +194,40 @@ def test_heartbeat_ab_runs_on_a_tiny_farm(tmp_path: Path, load: str) -> None:
     assert f"load: {load}, 2 connections; gunicorn: 2 sync workers each" in out
     assert out.count("all rounds: master ") == 2
     assert "failed" not in out
+
+
+# --- benchmarks/tick.py ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the messages are published on commit
+@pytest.mark.parametrize("publish", [True, False])
+def test_the_tick_benchmark_times_each_phase_and_counts_messages(
+    publish: bool,
+) -> None:
+    from benchmarks import tick
+
+    tick.build(4, 2, 5, 2, analyze=False, migrate=False)
+
+    measurements = tick.measure(2, publish=publish)
+    lines = tick.report("tiny", measurements, "a broker")
+
+    assert [m.assignments for m in measurements] == [4, 4]
+    assert [m.messages for m in measurements] == [1, 1]  # one chunk, one message
+    # The snapshot (11), the tasks handed out (1), one chunk (4 in a test).
+    assert [m.statements for m in measurements] == [16, 16]
+    assert all(m.publish_ms >= 0 and m.total_ms > 0 for m in measurements)
+    assert lines[0] == (
+        "tiny: 4 idle agents, 2 jobs, 10 runnable tasks, 4 assignments per tick;"
+        " a broker"
+    )
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "load",
+        "plan",
+        "apply",
+        "publish",
+        "total",
+        "cpu",
+        "SQL statements per tick",
+        "messages per tick",
+    ]
+    assert not Task.objects.filter(agent__isnull=False).exists()  # undone

@@ -98,6 +98,15 @@ class JobSnapshot:
     (None: none). ``software`` holds the job type version's requirements and
     the job's own together. Jobs not queued or running, or whose parents are
     not all done (``parents_done`` False), get nothing.
+
+    ``task_count`` (None: use ``tasks``) plans the job on the number of its
+    runnable tasks alone, without their rows: the planner then gives each
+    agent a batch of ``min(batch, max_batch)`` tasks (fewer for the last),
+    in ``Assignment.count``, and the tick picks the tasks afterwards, in
+    frame, tile and id order (`scheduling.snapshot.load_batches`). That is
+    the plan the rows would give when none of the tasks failed on an agent
+    and, with ``batch_contiguous``, each batch's frames follow each other,
+    which the tick checks once it has the rows.
     """
 
     id: int
@@ -120,6 +129,20 @@ class JobSnapshot:
     software: tuple[SoftwareRequirement, ...] = ()
     parents_done: bool = True
     tasks: tuple[TaskSnapshot, ...] = ()
+    task_count: int | None = None
+
+    @property
+    def batch_limit(self) -> int:
+        """The most tasks one agent gets at once: ``min(batch, max_batch)``."""
+        limit = max(self.batch, 1)
+        if self.max_batch is not None:
+            limit = min(limit, max(self.max_batch, 1))
+        return limit
+
+    @property
+    def runnable(self) -> int:
+        """The number of runnable tasks, counted or listed."""
+        return len(self.tasks) if self.task_count is None else self.task_count
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +157,17 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
-    """One batch: these tasks of this job go to this agent."""
+    """One batch: these tasks of this job go to this agent.
+
+    For a job planned on its task count (`JobSnapshot.task_count`),
+    ``task_ids`` is empty and ``count`` says how many of its tasks the batch
+    takes, until the tick picks them (`scheduling.snapshot.load_batches`).
+    """
 
     agent_id: str
     job_id: int
     task_ids: tuple[int, ...]
+    count: int = 0
 
 
 @dataclass(frozen=True, slots=True)

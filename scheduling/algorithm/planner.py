@@ -170,7 +170,11 @@ class _Planner:
         taken[index] = 1
         self.free -= 1
         task_ids = job.take(batch, self.given_ids)
-        self.assignments.append(Assignment(agent_id, job.snapshot.id, task_ids))
+        self.assignments.append(
+            Assignment(
+                agent_id, job.snapshot.id, task_ids, len(batch) if job.counted else 0
+            )
+        )
         return True
 
     def _pool(self, job: JobSnapshot) -> _Pool:

@@ -95,6 +95,7 @@ class _Job(_Node):
 
     __slots__ = (
         "contiguous",
+        "counted",
         "cursor",
         "failed",
         "limit",
@@ -113,6 +114,7 @@ class _Job(_Node):
     remaining: int
     limit: int
     contiguous: bool
+    counted: bool
     failed: dict[str, int]
     pool: _Pool | None
     cursor: int
@@ -132,11 +134,10 @@ class _Job(_Node):
         self.tasks = None
         self.taken = bytearray()
         self.start = 0
-        self.remaining = len(snapshot.tasks)
-        batch = max(snapshot.batch, 1)
-        if snapshot.max_batch is not None:
-            batch = min(batch, max(snapshot.max_batch, 1))
-        self.limit = batch
+        # Planned on its count: batches in order, no task failed anywhere.
+        self.counted = snapshot.task_count is not None
+        self.remaining = snapshot.runnable
+        self.limit = snapshot.batch_limit
         self.contiguous = snapshot.batch_contiguous
         self.failed = {}
         self.pool = None
@@ -164,6 +165,8 @@ class _Job(_Node):
 
     def blocked(self, agent_id: str) -> bool:
         """Whether every task left failed on the agent (true for good once so)."""
+        if self.counted:
+            return False
         self.sorted_tasks()
         return self.failed.get(agent_id, 0) >= self.remaining
 
@@ -177,7 +180,13 @@ class _Job(_Node):
             failed[agent_id] -= 1
 
     def batch_for(self, agent_id: str, given_ids: set[int]) -> list[int]:
-        """Positions of the tasks the agent would get (empty: none it can run)."""
+        """Positions of the tasks the agent would get (empty: none it can run).
+
+        A job planned on its count gets the next ``limit`` tasks (fewer for
+        the last batch); their positions are placeholders.
+        """
+        if self.counted:
+            return list(range(min(self.limit, self.remaining)))
         tasks = self.sorted_tasks()
         taken = self.taken
         count = len(tasks)
@@ -211,7 +220,12 @@ class _Job(_Node):
         return positions
 
     def take(self, positions: list[int], given_ids: set[int]) -> tuple[int, ...]:
-        """Mark the batch as given and return its task ids."""
+        """Mark the batch as given and return its task ids (none if counted)."""
+        if self.counted:
+            self.remaining -= len(positions)
+            self.given += 1
+            self.deficit = self.below_minimum()
+            return ()
         tasks = self.sorted_tasks()
         ids = []
         for position in positions:

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def delay() -> Any:
-    """``send_assignment.delay`` as the claiming module calls it, mocked."""
-    with mock.patch.object(claiming.send_assignment, "delay") as patched:
+    """``send_assignments.delay`` as the claiming module calls it, mocked."""
+    with mock.patch.object(claiming.send_assignments, "delay") as patched:
         yield patched
 
 
@@ -63,7 +63,8 @@ def test_the_task_assigns_work_and_returns_the_tick_counts(
     assert (result["agents"], result["jobs"], result["tasks"]) == (2, 1, 4)
     assert result["dry_run"] is False
     assert Task.objects.filter(agent__isnull=False).count() == 4
-    assert delay.call_count == 2
+    delay.assert_called_once()
+    assert len(delay.call_args.args[0]) == 2
 
 
 def test_the_task_run_twice_assigns_nothing_more(
@@ -97,7 +98,8 @@ def test_the_command_prints_each_assignment(
         "2 applied, 0 skipped"
     )
     assert Task.objects.filter(agent__isnull=False).count() == 4
-    assert delay.call_count == 2
+    delay.assert_called_once()
+    assert len(delay.call_args.args[0]) == 2
 
 
 def test_the_command_dry_run_prints_the_plan_and_changes_nothing(

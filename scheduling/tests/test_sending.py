@@ -6,10 +6,12 @@ what the master posts; it answers what each test tells it to.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -25,13 +27,17 @@ from farm.tests.factories import (
     TagFactory,
     TaskFactory,
 )
+from scheduling import sending
 from scheduling.sending import (
     AgentUnavailableError,
     accepts_tiles,
     build_assignment_payload,
     send_assignment,
+    send_assignments,
 )
+from scheduling.tasks import sending as sending_tasks
 from scheduling.tasks.sending import send_assignment as send_assignment_task
+from scheduling.tasks.sending import send_assignments as send_assignments_task
 from scheduling.tests.fake_agent import ACCEPTED, FakeAgent
 from tests.support.processes import free_port
 
@@ -628,3 +634,149 @@ def test_the_task_is_idempotent(
 
     assert again.result["sent"] == []
     assert len(fake_agent.posts) == 1
+
+
+# --- a chunk of agents in one message ---------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send in the test's thread: other threads cannot see its transaction."""
+    monkeypatch.setattr(sending, "SEND_CONCURRENCY", 1)
+
+
+def test_the_chunk_task_is_registered_under_its_name() -> None:
+    assert send_assignments_task.name == "scheduling.send_assignments"
+
+
+def test_the_chunk_task_sends_each_agent_its_tasks(
+    fake_agent: FakeAgent, make_agent: Callable[..., Agent]
+) -> None:
+    first, second = make_agent(), make_agent()
+    job = _bare_job()
+    first_tasks = _tasks(job, first, 2)
+    second_tasks = _tasks(job, second, 1)
+
+    outcome = send_assignments_task.apply(args=[[str(first.pk), str(second.pk)]])
+
+    assert outcome.successful()
+    assert outcome.result["agents"] == 2
+    assert outcome.result["sent"] == 3
+    assert len(fake_agent.posts) == 2
+    assert _task_states([*first_tasks, *second_tasks]) == [
+        (first.pk, True, 0, WorkState.QUEUED),
+        (first.pk, True, 0, WorkState.QUEUED),
+        (second.pk, True, 0, WorkState.QUEUED),
+    ]
+
+
+def test_an_unavailable_agent_of_a_chunk_is_retried_on_its_own(
+    fake_agent: FakeAgent, make_agent: Callable[..., Agent]
+) -> None:
+    up = make_agent()
+    down = make_agent(port=free_port())
+    job = _bare_job()
+    up_tasks = _tasks(job, up, 1)
+    down_tasks = _tasks(job, down, 1)
+
+    with mock.patch.object(send_assignment_task, "apply_async") as retry:
+        outcome = send_assignments_task.apply(args=[[str(down.pk), str(up.pk)]])
+
+    assert outcome.successful()
+    assert outcome.result["retrying"] == [str(down.pk)]
+    retry.assert_called_once()
+    assert retry.call_args.kwargs["args"] == [str(down.pk)]
+    # The chunk's try was the first: the agent's own task starts at retry 1,
+    # after the backoff of a first retry (0 to 1 s with jitter).
+    assert retry.call_args.kwargs["retries"] == 1
+    assert 0 <= retry.call_args.kwargs["countdown"] <= 1
+    assert _task_states(up_tasks) == [(up.pk, True, 0, WorkState.QUEUED)]
+    assert _task_states(down_tasks) == [(down.pk, False, 0, WorkState.QUEUED)]
+
+
+def test_an_agent_of_a_chunk_is_tried_as_often_as_alone_then_given_up_on(
+    fake_agent: FakeAgent,
+    make_agent: Callable[..., Agent],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(send_assignment_task, "max_retries", 1)
+    agent = make_agent()
+    tasks = _tasks(_bare_job(), agent, 2)
+    fake_agent.answer(503, {"error": "Agent is shutting down."})
+    alone: list[Any] = []
+
+    def run_now(*, args: list[str], countdown: float, retries: int) -> None:
+        alone.append(send_assignment_task.apply(args=args, retries=retries))
+
+    monkeypatch.setattr(send_assignment_task, "apply_async", run_now)
+    outcome = send_assignments_task.apply(args=[[str(agent.pk)]])
+
+    assert outcome.successful()
+    assert len(alone) == 1
+    assert alone[0].result["gave_up"] is True
+    assert len(fake_agent.posts) == 2  # the chunk's try and one retry
+    agent.refresh_from_db()
+    assert agent.state == AgentState.OFFLINE
+    assert _task_states(tasks) == [(None, False, 0, WorkState.QUEUED)] * 2
+
+
+def test_an_unavailable_agent_without_retries_is_given_up_on_at_once(
+    make_agent: Callable[..., Agent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(send_assignment_task, "max_retries", 0)
+    agent = make_agent(port=free_port())
+    tasks = _tasks(_bare_job(), agent, 1)
+
+    with mock.patch.object(send_assignment_task, "apply_async") as retry:
+        outcome = send_assignments_task.apply(args=[[str(agent.pk)]])
+
+    assert outcome.result["gave_up"] == [str(agent.pk)]
+    retry.assert_not_called()
+    agent.refresh_from_db()
+    assert agent.state == AgentState.OFFLINE
+    assert _task_states(tasks) == [(None, False, 0, WorkState.QUEUED)]
+
+
+def test_an_error_for_one_agent_fails_the_chunk_after_the_others_were_sent(
+    fake_agent: FakeAgent,
+    make_agent: Callable[..., Agent],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken, fine = make_agent(), make_agent()
+    job = _bare_job()
+    _tasks(job, broken, 1)
+    fine_tasks = _tasks(job, fine, 1)
+    real_send = sending_tasks.sending.send_assignment
+
+    def send(*, agent_id: str) -> Any:
+        if str(agent_id) == str(broken.pk):
+            raise RuntimeError("boom")
+        return real_send(agent_id=agent_id)
+
+    monkeypatch.setattr(sending_tasks.sending, "send_assignment", send)
+    outcome = send_assignments_task.apply(args=[[str(broken.pk), str(fine.pk)]])
+
+    assert outcome.failed()
+    assert isinstance(outcome.result, RuntimeError)
+    assert _task_states(fine_tasks) == [(fine.pk, True, 0, WorkState.QUEUED)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_contacts_several_agents_at_once(
+    fake_agent: FakeAgent, make_agent: Callable[..., Agent]
+) -> None:
+    agents = [make_agent() for _ in range(4)]
+    job = _bare_job()
+    tasks = [task for agent in agents for task in _tasks(job, agent, 1)]
+    fake_agent.delay = 0.3
+    started = time.perf_counter()
+
+    outcome = send_assignments(agent_ids=[str(a.pk) for a in agents], concurrency=4)
+
+    assert time.perf_counter() - started < 0.9  # one after the other: 1.2 s
+    assert [len(result.sent) for result in outcome.results] == [1, 1, 1, 1]
+    assert (
+        Task.objects.filter(pk__in=[t.pk for t in tasks], sent_to_agent=True).count()
+        == 4
+    )
+    assert threading.active_count() < 10  # the sending threads are gone

@@ -82,8 +82,8 @@ def give(
 
 @pytest.fixture
 def delay() -> Any:
-    """``send_assignment.delay`` as the claiming module calls it, mocked."""
-    with mock.patch.object(claiming.send_assignment, "delay") as patched:
+    """``send_assignments.delay`` as the claiming module calls it, mocked."""
+    with mock.patch.object(claiming.send_assignments, "delay") as patched:
         yield patched
 
 
@@ -410,10 +410,8 @@ def test_apply_gives_the_tasks_to_the_agents_and_sends_after_commit(
         delay.assert_not_called()  # nothing is sent before the commit
 
     assert applied == list(plan)
-    assert len(callbacks) == 2
-    assert sorted(call.args for call in delay.call_args_list) == sorted(
-        [(str(first.pk),), (str(second.pk),)]
-    )
+    assert len(callbacks) == 1
+    delay.assert_called_once_with([str(first.pk), str(second.pk)])
     assert set(first.tasks.values_list("pk", flat=True)) == {tasks[0], tasks[1]}
     assert set(second.tasks.values_list("pk", flat=True)) == {tasks[2]}
     assert not Task.objects.filter(agent__isnull=False, sent_to_agent=True).exists()
@@ -477,7 +475,7 @@ def test_apply_assigns_no_part_of_a_batch_when_one_task_was_taken(
     assert set(
         job.tasks.filter(agent_id=plan[1].agent_id).values_list("pk", flat=True)
     ) == set(plan[1].task_ids)
-    delay.assert_called_once_with(plan[1].agent_id)
+    delay.assert_called_once_with([plan[1].agent_id])
 
 
 @pytest.mark.parametrize(
@@ -744,6 +742,27 @@ def test_apply_splits_large_plans_into_chunks(
     assert Task.objects.filter(agent__isnull=False).count() == 7
 
 
+def test_apply_publishes_one_message_per_chunk_after_its_commit(
+    delay: mock.Mock, django_capture_on_commit_callbacks: Any
+) -> None:
+    make_job(frames=7)
+    AgentFactory.create_batch(7)
+    plan = run_tick(dry_run=True).planned
+
+    with (
+        mock.patch.object(claiming, "CHUNK_ASSIGNMENTS", 3),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        apply_plan(plan)
+
+    assert len(callbacks) == 3
+    assert [call.args[0] for call in delay.call_args_list] == [
+        [a.agent_id for a in plan[0:3]],
+        [a.agent_id for a in plan[3:6]],
+        [a.agent_id for a in plan[6:7]],
+    ]
+
+
 def test_apply_splits_chunks_by_task_count_too(
     delay: mock.Mock, django_assert_num_queries: Any
 ) -> None:
@@ -806,7 +825,8 @@ def test_tick_applies_the_plan_and_reports_counts(
 
     assert len(result.applied) == 3
     assert Task.objects.filter(agent__isnull=False).count() == 3
-    assert delay.call_count == 3
+    assert delay.call_count == 1
+    assert sorted(delay.call_args.args[0]) == sorted(a.agent_id for a in result.applied)
     data = result.as_dict()
     assert data["planned"] == data["applied"] == 3
     assert data["skipped"] == 0
@@ -931,7 +951,8 @@ def test_two_ticks_at_once_never_share_a_task_or_an_agent(
             )
         ) == set(assignment.task_ids)
     assert Task.objects.filter(agent__isnull=False).count() == len(given_tasks)
-    assert delay.call_count == len(agents)
+    sent_to = [agent_id for call in delay.call_args_list for agent_id in call.args[0]]
+    assert sorted(sent_to) == sorted(given_agents)
 
 
 def crossed_plans(jobs: list[Job], agents: list[Agent], count: int) -> list[Plan]:
@@ -1015,4 +1036,5 @@ def test_ticks_with_crossed_plans_at_once_never_share_a_task_or_an_agent(
             )
         ) == set(assignment.task_ids)
     assert Task.objects.filter(agent__isnull=False).count() == len(given_tasks)
-    assert delay.call_count == len(applied)
+    sent_to = [agent_id for call in delay.call_args_list for agent_id in call.args[0]]
+    assert sorted(sent_to) == sorted(given_agents)
