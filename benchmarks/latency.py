@@ -154,13 +154,15 @@ def task_runs(log: Path) -> dict[str, list[tuple[float, float]]]:
 
 def stages(
     samples: list[tuple[float, float]], log: Path
-) -> dict[str, list[float]] | None:
-    """Where each sample's time went, from the worker's log; None without it.
+) -> tuple[dict[str, list[float]], int]:
+    """Where each sample's time went, from the worker's log, and samples found.
 
     ``samples`` are (POST sent, assignment arrived), wall clock. A sample's
-    tick is the first ``assign_tasks`` that started after its POST was sent
-    and ended before the assignment arrived; its sending, the first
-    ``send_assignment`` that started after that tick ended.
+    sending is the ``send_assignment`` that was running when the assignment
+    arrived; its tick, the last ``assign_tasks`` that ended before that
+    sending started (it may have started before the POST, if it read the
+    farm after the job was committed: then its first part is negative). A
+    sample without either in the log is left out.
     """
     runs = task_runs(log)
     ticks = runs.get("scheduling.assign_tasks", [])
@@ -172,20 +174,29 @@ def stages(
         "the sending, until the agent has it": [],
     }
     slack = 0.001  # the log's times are truncated to the millisecond
+    count = 0
     for sent, arrived in samples:
-        tick = next(
-            (run for run in ticks if run[0] >= sent - slack and run[1] <= arrived), None
+        send = next(
+            (
+                run
+                for run in reversed(sends)
+                if run[0] <= arrived + slack and run[1] >= arrived - slack
+            ),
+            None,
         )
-        if tick is None:
-            return None
-        send = next((run for run in sends if run[0] >= tick[1] - slack), None)
-        if send is None:
-            return None
+        tick = None
+        if send is not None:
+            tick = next(
+                (run for run in reversed(ticks) if run[1] <= send[0] + slack), None
+            )
+        if send is None or tick is None:
+            continue
+        count += 1
         found["POST to the tick's start"].append(tick[0] - sent)
         found["the tick"].append(tick[1] - tick[0])
         found["the tick's end to the sending's start"].append(send[0] - tick[1])
         found["the sending, until the agent has it"].append(arrived - send[0])
-    return found
+    return found, count
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -331,12 +342,13 @@ def main() -> None:
         print(f"{args.samples} one-frame jobs, {args.agents} idle agents")
         print(f"POST /jobs/ answered:          {summary(posts)}")
         print(f"assignment reached the agent:  {summary(latencies)}")
+        (work / "samples.json").write_text(json.dumps(walls))  # to look again
         time.sleep(1)  # the worker's last lines
-        parts = stages(walls, work / "master.log")
-        if parts is None:
+        parts, count = stages(walls, work / "master.log")
+        if not count:
             print("where the time went: not found in the worker's log")
         else:
-            print("where the time went (from the worker's log):")
+            print(f"where the time went ({count} samples, from the worker's log):")
             for name, values in parts.items():
                 print(f"  {name + ':':40s} {summary(values)}")
     finally:

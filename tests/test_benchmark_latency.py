@@ -30,8 +30,8 @@ def test_the_breakdown_splits_a_sample_at_its_tick_and_sending(
 ) -> None:
     log = tmp_path / "master.log"
     log.write_text(LOG)
-    parts = stages([(_at(5), _at(62))], log)
-    assert parts is not None
+    parts, count = stages([(_at(5), _at(62))], log)
+    assert count == 1
     assert {name: round(v[0] * 1000) for name, v in parts.items()} == {
         "POST to the tick's start": 15,
         "the tick": 30,
@@ -40,16 +40,29 @@ def test_the_breakdown_splits_a_sample_at_its_tick_and_sending(
     }
 
 
-def test_the_breakdown_is_none_when_the_log_has_no_tick_for_a_sample(
+def test_the_breakdown_leaves_out_a_sample_whose_sending_is_not_in_the_log(
     tmp_path: Path,
 ) -> None:
     log = tmp_path / "master.log"
     log.write_text(LOG)
-    assert stages([(_at(30), _at(80))], log) is None
+    parts, count = stages([(_at(5), _at(62)), (_at(100), _at(180))], log)
+    assert count == 1
+    assert len(parts["the tick"]) == 1
+
+
+def test_the_breakdown_takes_a_tick_that_started_before_the_post(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "master.log"
+    log.write_text(LOG)
+    parts, _ = stages([(_at(25), _at(62))], log)
+    assert round(parts["POST to the tick's start"][0] * 1000) == -5
 
 
 @pytest.mark.parametrize("text", ["", "gunicorn started\n"])
-def test_the_breakdown_is_none_without_worker_lines(tmp_path: Path, text: str) -> None:
+def test_the_breakdown_finds_nothing_without_worker_lines(
+    tmp_path: Path, text: str
+) -> None:
     log = tmp_path / "master.log"
     log.write_text(text)
-    assert stages([(_at(5), _at(62))], log) is None
+    assert stages([(_at(5), _at(62))], log)[1] == 0
