@@ -12,16 +12,24 @@ each to an idle farm, and measures how long each took to reach an agent.
     PYFARM_DATABASE_URI=$url .venv/bin/python benchmarks/latency.py --samples 100
     .ci/postgres stop $d
 
-Prints the percentiles of the latency and of the POST itself.
+Prints the percentiles of the latency and of the POST itself, then where
+the time went, from the Celery worker's log (its "received" and "succeeded
+in" lines, to the millisecond): from the POST to the start of the tick that
+assigned the job (the request, the enqueueing, the worker's pickup), the
+tick, from its end to the start of the sending task (the commit's sending
+enqueued, the worker's pickup), and the sending until the agent has the
+assignment.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -122,6 +130,75 @@ class StandInAgent:
         )
 
 
+#: A Celery worker's log line about a task (``%(asctime)s`` is local time).
+TASK_LINE = re.compile(
+    r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): \w+/[\w-]+\] "
+    r"Task (?P<name>[\w.]+)\[(?P<id>[\w-]+)\] succeeded in (?P<took>[\d.e-]+)s"
+)
+
+
+def task_runs(log: Path) -> dict[str, list[tuple[float, float]]]:
+    """Each task name's runs in the worker's log: (start, end), wall clock, in order."""
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        match = TASK_LINE.match(line)
+        if match:
+            end = datetime.datetime.strptime(
+                match["at"], "%Y-%m-%d %H:%M:%S,%f"
+            ).timestamp()
+            runs.setdefault(match["name"], []).append((end - float(match["took"]), end))
+    for found in runs.values():
+        found.sort()
+    return runs
+
+
+def stages(
+    samples: list[tuple[float, float]], log: Path
+) -> tuple[dict[str, list[float]], int]:
+    """Where each sample's time went, from the worker's log, and samples found.
+
+    ``samples`` are (POST sent, assignment arrived), wall clock. A sample's
+    sending is the ``send_assignment`` that was running when the assignment
+    arrived; its tick, the last ``assign_tasks`` that ended before that
+    sending started (it may have started before the POST, if it read the
+    farm after the job was committed: then its first part is negative). A
+    sample without either in the log is left out.
+    """
+    runs = task_runs(log)
+    ticks = runs.get("scheduling.assign_tasks", [])
+    sends = runs.get("scheduling.send_assignment", [])
+    found: dict[str, list[float]] = {
+        "POST to the tick's start": [],
+        "the tick": [],
+        "the tick's end to the sending's start": [],
+        "the sending, until the agent has it": [],
+    }
+    slack = 0.001  # the log's times are truncated to the millisecond
+    count = 0
+    for sent, arrived in samples:
+        send = next(
+            (
+                run
+                for run in reversed(sends)
+                if run[0] <= arrived + slack and run[1] >= arrived - slack
+            ),
+            None,
+        )
+        tick = None
+        if send is not None:
+            tick = next(
+                (run for run in reversed(ticks) if run[1] <= send[0] + slack), None
+            )
+        if send is None or tick is None:
+            continue
+        count += 1
+        found["POST to the tick's start"].append(tick[0] - sent)
+        found["the tick"].append(tick[1] - tick[0])
+        found["the tick's end to the sending's start"].append(send[0] - tick[1])
+        found["the sending, until the agent has it"].append(arrived - send[0])
+    return found, count
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -218,6 +295,8 @@ def main() -> None:
 
         latencies: list[float] = []
         posts: list[float] = []
+        wall = time.time() - time.monotonic()
+        walls: list[tuple[float, float]] = []
         for number in range(args.samples):
             started = time.monotonic()
             response = user.post(
@@ -248,6 +327,7 @@ def main() -> None:
             if arrival is None:
                 raise SystemExit(f"job {job_id} reached no agent within 30 s")
             latencies.append(arrival - started)
+            walls.append((wall + started, wall + arrival))
             posts.append(posted - started)
             time.sleep(random.uniform(0.5, 1.0))  # the agent reports it done
 
@@ -262,6 +342,15 @@ def main() -> None:
         print(f"{args.samples} one-frame jobs, {args.agents} idle agents")
         print(f"POST /jobs/ answered:          {summary(posts)}")
         print(f"assignment reached the agent:  {summary(latencies)}")
+        (work / "samples.json").write_text(json.dumps(walls))  # to look again
+        time.sleep(1)  # the worker's last lines
+        parts, count = stages(walls, work / "master.log")
+        if not count:
+            print("where the time went: not found in the worker's log")
+        else:
+            print(f"where the time went ({count} samples, from the worker's log):")
+            for name, values in parts.items():
+                print(f"  {name + ':':40s} {summary(values)}")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(master.pid, signal.SIGTERM)

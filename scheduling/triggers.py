@@ -2,22 +2,25 @@
 
 Besides beat's periodic tick, the scheduler ticks right after the events that
 free work or agents (`farm.signals.notify_work_changed`, sent after commit).
-The ticks are debounced across processes: the first event opens a window of
-``assign_tasks_debounce`` and enqueues one tick due at its end; further
-events within the window are covered by that tick. The window is a key added
-with Django's cache ``add()`` (set only if absent), in the cache the master's
-processes share (``settings.CACHES``: the broker's Redis, or a folder beside
-the embedded broker's). The tick closes the window when it starts
-(`scheduling.debounce.close_window`), before it reads the farm: an event
-after that opens a new window, so none is left uncovered, and the window can
-be shorter than the cache's one-second expiry, which only clears a window
-whose tick was lost.
-The file cache's ``add()`` is not atomic across processes: at worst a burst
-causes two ticks, which is harmless, since ticks are race-free.
+An isolated event ticks at once; a burst is coalesced across processes
+(`scheduling.debounce`): the first event opens a window of
+``assign_tasks_debounce`` and enqueues a tick that runs at once (the leading
+edge); the events that come until that tick starts are covered by it; the
+first event after it started enqueues one tick due at the window's end (the
+trailing edge), which covers the events until it starts in turn. An event
+after the window's end opens a new window. So there are at most two ticks
+per window, and at most one tick enqueued and not yet started at any time.
+Every tick deletes the pending mark as it starts, before it reads the farm
+(`scheduling.debounce.tick_started`): an event is either covered by a tick
+that has not read the farm yet or enqueues one, so none is left uncovered.
+The processes agree through the cache they share (``settings.CACHES``: the
+broker's Redis, or a folder beside the embedded broker's). The file cache's
+``add()`` is not atomic across processes: at worst a burst causes an extra
+tick, which is harmless, since ticks are race-free.
 
 When the cache or the broker cannot be reached, the event is logged (one
-line per minute, `pyfarm_site.outages`), its window is closed again so that
-later events still tick, and the process tries again a few seconds later
+line per minute, `pyfarm_site.outages`), its pending mark is dropped again so
+that later events still tick, and the process tries again a few seconds later
 (`RETRY_DELAYS`, one pending retry per process): a short outage delays the
 tick by seconds. After a longer one, the worker resumes the scheduler as
 soon as it is connected again (`scheduling.recovery`).
@@ -26,14 +29,18 @@ soon as it is connected again (`scheduling.recovery`).
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from typing import Any
 
 from django.core.cache import cache
 
 from pyfarm_site.outages import is_outage
-from scheduling.debounce import DEBOUNCE_KEY, debounce_seconds
+from scheduling.debounce import (
+    PENDING_KEY,
+    debounce_seconds,
+    key_expiry,
+    tick_countdown,
+)
 from scheduling.tasks.planning import assign_tasks
 
 logger = logging.getLogger(__name__)
@@ -46,12 +53,12 @@ _retry_lock = threading.Lock()
 _retry_pending = False
 
 
-def _forget_window() -> None:
-    """Drop the window whose tick could not be sent, so that events still tick."""
+def _forget_pending() -> None:
+    """Drop the mark of a tick that could not be sent, so that events still tick."""
     try:
-        cache.delete(DEBOUNCE_KEY)
+        cache.delete(PENDING_KEY)
     except Exception as error:
-        logger.debug("could not drop the tick debounce window: %s", error)
+        logger.debug("could not drop the pending tick mark: %s", error)
 
 
 def _retry_later(reason: str, attempt: int) -> None:
@@ -87,29 +94,33 @@ def _not_scheduled(reason: str, error: Exception, attempt: int) -> None:
 
 
 def schedule_tick(reason: str, *, attempt: int = 0) -> bool:
-    """Enqueue a tick at the end of the debounce window, unless one is pending.
+    """Enqueue a tick for an event, unless a tick not yet started covers it.
 
-    Returns whether a tick was enqueued. A cache or broker that cannot be
-    reached is logged and skipped, and tried again later: the change is
-    committed already. A window whose tick could not be sent is closed
-    again, so the next event tries anew. ``attempt`` counts the retries.
+    The tick runs at once when no debounce window is open, else at the
+    window's end (`scheduling.debounce.tick_countdown`). Returns whether a
+    tick was enqueued. A cache or broker that cannot be reached is logged
+    and skipped, and tried again later: the change is committed already. A
+    tick that could not be sent leaves no pending mark, so the next event
+    tries anew. ``attempt`` counts the retries.
     """
     window = debounce_seconds()
     try:
-        # The tick deletes the key when it starts; the expiry (whole seconds,
-        # at least the window) only clears a window whose tick never ran.
-        if not cache.add(DEBOUNCE_KEY, reason, timeout=max(math.ceil(window), 1) + 1):
+        if not cache.add(PENDING_KEY, reason, timeout=key_expiry(window)):
             return False
     except Exception as error:
         _not_scheduled(reason, error, attempt)
         return False
     try:
-        assign_tasks.apply_async(countdown=window)
+        countdown = tick_countdown(window)
+        if countdown:
+            assign_tasks.apply_async(countdown=countdown)
+        else:
+            assign_tasks.apply_async()
     except Exception as error:
-        _forget_window()
+        _forget_pending()
         _not_scheduled(reason, error, attempt)
         return False
-    logger.debug("tick scheduled in %ss: %s", window, reason)
+    logger.debug("tick scheduled in %ss: %s", countdown, reason)
     return True
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from scheduling import tick
-from scheduling.debounce import close_window
+from scheduling.debounce import tick_started
 
 
 @shared_task(name="scheduling.assign_tasks")
@@ -16,10 +16,11 @@ def assign_tasks() -> dict[str, Any]:
 
     Idempotent and safe to run concurrently: a tick only hands out tasks
     that are still queued and unassigned to agents that are still idle.
-    Returns the tick's counts and times. Closes the event debounce window
-    first: events from now on are for the next tick.
+    Returns the tick's counts and times. Clears the mark of a pending
+    event-driven tick first (`scheduling.debounce.tick_started`): the
+    events from now on enqueue the next tick.
     """
-    close_window()
+    tick_started()
     return tick.run_tick().as_dict()
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import multiprocessing
+import os
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -35,7 +39,7 @@ from farm.tests.factories import (
 )
 from pyfarm_site.config import cache_settings
 from scheduling import triggers
-from scheduling.debounce import DEBOUNCE_KEY, close_window
+from scheduling.debounce import PENDING_KEY, WINDOW_KEY, tick_started
 from scheduling.tasks import planning
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -92,7 +96,7 @@ def test_a_burst_in_one_transaction_enqueues_one_tick(
     with django_capture_on_commit_callbacks(execute=True):
         for number in range(5):
             notify_work_changed(f"event {number}")
-    apply_async.assert_called_once_with(countdown=0.3)
+    apply_async.assert_called_once_with()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -104,7 +108,7 @@ def test_a_burst_over_several_transactions_in_the_window_enqueues_one_tick(
             with transaction.atomic():
                 notify_work_changed("event")
             clock.shift(0.05)
-    apply_async.assert_called_once_with(countdown=0.3)
+    apply_async.assert_called_once_with()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -120,9 +124,55 @@ def test_an_event_after_the_tick_started_enqueues_another_tick(
     apply_async: mock.Mock,
 ) -> None:
     notify_work_changed("first")
-    close_window()  # what the tick does first
+    tick_started()  # what the tick does first
     notify_work_changed("second")
     assert apply_async.call_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_isolated_event_ticks_at_once(apply_async: mock.Mock) -> None:
+    notify_work_changed("job submitted")
+    apply_async.assert_called_once_with()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_after_the_tick_started_within_the_window_is_due_at_its_end(
+    apply_async: mock.Mock,
+) -> None:
+    with time_machine.travel(START, tick=False) as clock:
+        notify_work_changed("first")
+        clock.shift(0.05)
+        tick_started()
+        clock.shift(0.05)
+        notify_work_changed("second")
+    assert apply_async.call_args_list == [mock.call(), mock.call(countdown=0.2)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_after_the_window_ticks_at_once(apply_async: mock.Mock) -> None:
+    with time_machine.travel(START, tick=False) as clock:
+        notify_work_changed("leading")
+        tick_started()
+        clock.shift(0.1)
+        notify_work_changed("trailing")
+        clock.shift(0.2)
+        tick_started()  # the trailing tick, at the window's end
+        clock.shift(0.05)
+        notify_work_changed("after the window")
+    assert apply_async.call_args_list == [
+        mock.call(),
+        mock.call(countdown=0.2),
+        mock.call(),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_window_opens_when_an_event_ticks_at_once(
+    apply_async: mock.Mock,
+) -> None:
+    with time_machine.travel(START, tick=False):
+        notify_work_changed("event")
+        assert cache.get(WINDOW_KEY) == START.timestamp()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -133,11 +183,11 @@ def test_events_before_the_tick_starts_are_covered_by_it(
         notify_work_changed("first")
         clock.shift(0.9)  # past the window; the tick is late but pending
         notify_work_changed("second")
-    apply_async.assert_called_once_with(countdown=0.3)
+    apply_async.assert_called_once_with()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_window_whose_tick_never_ran_expires(
+def test_the_mark_of_a_tick_that_never_ran_expires(
     apply_async: mock.Mock,
 ) -> None:
     with time_machine.travel(START, tick=False) as clock:
@@ -148,14 +198,14 @@ def test_a_window_whose_tick_never_ran_expires(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_tick_task_closes_the_window_before_it_reads_the_farm(
+def test_the_tick_task_clears_the_pending_mark_before_it_reads_the_farm(
     apply_async: mock.Mock,
 ) -> None:
     notify_work_changed("first")
     seen: list[object] = []
 
     def tick() -> mock.Mock:
-        seen.append(cache.get(DEBOUNCE_KEY))
+        seen.append(cache.get(PENDING_KEY))
         return mock.Mock(as_dict=dict)
 
     with mock.patch.object(planning.tick, "run_tick", side_effect=tick):
@@ -171,9 +221,22 @@ def test_the_window_comes_from_the_configuration(
     farm_config(assign_tasks_debounce={"seconds": 5})
     with time_machine.travel(START, tick=False) as clock:
         notify_work_changed("first")
+        tick_started()
         clock.shift(4)
         notify_work_changed("within the window")
-    apply_async.assert_called_once_with(countdown=5.0)
+    assert apply_async.call_args == mock.call(countdown=1.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_window_ticks_each_event_at_once(
+    apply_async: mock.Mock, farm_config: Callable[..., None]
+) -> None:
+    farm_config(assign_tasks_debounce={"seconds": 0})
+    with time_machine.travel(START, tick=False):
+        for _ in range(2):
+            notify_work_changed("event")
+            tick_started()
+    assert apply_async.call_args_list == [mock.call(), mock.call()]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -193,7 +256,7 @@ def test_a_tick_that_could_not_be_sent_does_not_swallow_later_events(
     notify_work_changed("during the outage")
     notify_work_changed("after the outage")
     assert apply_async.call_count == 2
-    assert cache.get(DEBOUNCE_KEY) == "after the outage"
+    assert cache.get(PENDING_KEY) == "after the outage"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -228,7 +291,7 @@ def test_a_tick_that_could_not_be_sent_is_tried_again_seconds_later(
     assert timers.call_args.args[0] == triggers.RETRY_DELAYS[0]
     _fire(timers)
     assert apply_async.call_count == 2
-    assert cache.get(DEBOUNCE_KEY) == "task done, retried"
+    assert cache.get(PENDING_KEY) == "task done, retried"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -263,7 +326,119 @@ def test_a_bug_is_not_retried(apply_async: mock.Mock, timers: mock.Mock) -> None
 @pytest.mark.django_db(transaction=True)
 def test_the_app_connects_the_receiver(apply_async: mock.Mock) -> None:
     work_changed.send(sender=None, reason="event")
-    apply_async.assert_called_once_with(countdown=0.3)
+    apply_async.assert_called_once_with()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cache_error_after_the_mark_was_added_leaves_no_mark(
+    apply_async: mock.Mock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with mock.patch.object(triggers.cache, "get", side_effect=TimeoutError("Timeout")):
+        assert not triggers.schedule_tick("job submitted")
+    apply_async.assert_not_called()
+    assert cache.get(PENDING_KEY) is None
+    assert "could not schedule a tick (job submitted)" in caplog.text
+
+
+# --- bursts ------------------------------------------------------------------------
+
+
+class _Worker:
+    """Stands in for the Celery worker: starts each enqueued tick when it is due.
+
+    Records, for each event, whether a tick that had not started yet was
+    enqueued when the event's ``schedule_tick`` returned (the event is
+    covered), and the ticks it started.
+    """
+
+    def __init__(self, clock: Any, pickup: float) -> None:
+        self.clock = clock
+        self.pickup = pickup
+        self.queued: list[float] = []
+        self.started: list[float] = []
+
+    def apply_async(self, countdown: float = 0.0) -> None:
+        """Enqueue a tick, picked up ``pickup`` seconds after it is due."""
+        self.queued.append(self.clock.time() + countdown + self.pickup)
+
+    def run_due(self) -> None:
+        """Start the ticks due by now, as `assign_tasks` does (`tick_started`)."""
+        now = self.clock.time() + 1e-6  # the clock is shifted in float steps
+        for start in sorted(start for start in self.queued if start <= now):
+            self.queued.remove(start)
+            self.started.append(start)
+            tick_started()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_fifty_submissions_causes_a_few_ticks_and_covers_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    JobTypeVersionFactory.create(jobtype__name="Render")
+    with time_machine.travel(START, tick=False) as traveller:
+        worker = _Worker(time, pickup=0.02)
+        monkeypatch.setattr(triggers.assign_tasks, "apply_async", worker.apply_async)
+        for number in range(50):  # one every 10 ms: half a second
+            worker.run_due()
+            submit_job(jobtype="Render", title=f"job {number}", start=1, end=1)
+            assert worker.queued, f"submission {number} is covered by no tick"
+            traveller.shift(0.01)
+        while worker.queued:
+            traveller.shift(0.01)
+            worker.run_due()
+    # Picked up 20 ms after they are due: the leading tick (0 s), the
+    # trailing one at the window's end (0.3 s), then those of the window the
+    # next submission opened (0.32 s, 0.62 s).
+    assert [round(start - START.timestamp(), 2) for start in worker.started] == [
+        0.02,
+        0.32,
+        0.34,
+        0.64,
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_submissions_at_once_cause_one_tick(apply_async: mock.Mock) -> None:
+    JobTypeVersionFactory.create(jobtype__name="Render")
+    with time_machine.travel(START, tick=False):
+        for number in range(50):
+            submit_job(jobtype="Render", title=f"job {number}", start=1, end=1)
+    apply_async.assert_called_once_with()
+
+
+def _events_in_a_process(ticks: Path, go: Any, count: int) -> None:
+    """A master process: waits for the start, then reports ``count`` events."""
+
+    def enqueue(countdown: float = 0.0) -> None:
+        with ticks.open("a") as file:
+            file.write(f"{os.getpid()} {countdown}\n")
+
+    triggers.assign_tasks.apply_async = enqueue  # type: ignore[method-assign]
+    go.wait(10)
+    for _ in range(count):
+        triggers.schedule_tick("event")
+
+
+def test_a_burst_from_processes_sharing_the_file_cache_causes_a_few_ticks(
+    settings: Any, tmp_path: Path
+) -> None:
+    settings.CACHES = {"default": cache_settings("filesystem://", str(tmp_path))}
+    ticks = tmp_path / "ticks"
+    context = multiprocessing.get_context("fork")
+    go = context.Event()
+    processes = [
+        context.Process(target=_events_in_a_process, args=(ticks, go, 10))
+        for _ in range(4)
+    ]
+    for process in processes:
+        process.start()
+    go.set()
+    for process in processes:
+        process.join(30)
+    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    # No tick starts meanwhile: one tick, or one per process at worst, as the
+    # file cache's add() is not atomic across processes.
+    assert 1 <= len(ticks.read_text().splitlines()) <= len(processes)
 
 
 # --- the shared cache ------------------------------------------------------------
@@ -493,4 +668,4 @@ def test_a_farm_event_enqueues_a_tick_after_commit(
         apply_async.assert_not_called()
     assert len(callbacks) == 1
     callbacks[0]()
-    apply_async.assert_called_once_with(countdown=0.3)
+    apply_async.assert_called_once_with()
