@@ -25,15 +25,17 @@ the next part's URL in ``Link: <...>; rel="next"`` when there is more.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from functools import lru_cache
 from itertools import chain, islice
 from typing import Any
 
 from django.db import connections
 from django.db.models import CharField, FloatField, Func, QuerySet
 from django.db.models.functions import Cast
+from django.db.models.sql.constants import MULTI
 from django.http import StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
@@ -164,9 +166,11 @@ def _next_url(request: Request, page: Page) -> str:
 class _UTCText(Func):
     """A timestamp as text in UTC, read without making a datetime of it.
 
-    PostgreSQL: ``YYYY-MM-DDTHH:MM:SS.ffffff``; SQLite gives the text it
-    stores, ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC. `_ISO_FROM_TEXT`
-    finishes each as ``serializers.DateTimeField`` writes a UTC time.
+    PostgreSQL writes it whole, as ``serializers.DateTimeField`` writes a
+    UTC time: ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``, the fraction left out when
+    it is zero (as ``isoformat`` does). SQLite gives the text it stores,
+    ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC, which `_ISO_FROM_TEXT`
+    finishes.
     """
 
     output_field = CharField()
@@ -174,10 +178,10 @@ class _UTCText(Func):
     def as_postgresql(
         self, compiler: Any, connection: Any, **extra: Any
     ) -> tuple[str, Any]:
-        """``to_char`` of the time in UTC."""
+        """``to_char`` of the time in UTC, a zero fraction dropped."""
         template = (
-            "to_char(%(expressions)s AT TIME ZONE 'UTC',"
-            " 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+            "replace(to_char(%(expressions)s AT TIME ZONE 'UTC',"
+            " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
         )
         return self.as_sql(compiler, connection, template=template, **extra)
 
@@ -204,15 +208,15 @@ class _AsFloat(Cast):
         return self._convert_value_noop  # type: ignore[attr-defined]
 
 
-def _iso_from_postgresql(text: str) -> str:
-    return (text[:-7] if text.endswith(".000000") else text) + "Z"
-
-
 def _iso_from_sqlite(text: str) -> str:
     return text.replace(" ", "T") + "Z"
 
 
-_ISO_FROM_TEXT = {"postgresql": _iso_from_postgresql, "sqlite": _iso_from_sqlite}
+#: How the text of `_UTCText` is finished, per vendor (None: it is whole).
+_ISO_FROM_TEXT: dict[str, Callable[[str], str] | None] = {
+    "postgresql": None,
+    "sqlite": _iso_from_sqlite,
+}
 
 
 def _iso_datetime(zone: tzinfo) -> Callable[[datetime], str]:
@@ -272,10 +276,11 @@ def _column(
 class RowFormat:
     """A list serializer's rows, from ``values_list`` tuples instead of objects.
 
-    Built once per answer from the serializer's fields: the keys in their
-    order, what each reads (its ``source``, cast where that is faster) and
-    how its values are converted
-    (`_column`). ``None`` stays ``None``, as in a serializer. Only plain
+    Built from the serializer's fields (once per serializer: `of`): the keys
+    in their order, what each reads (its ``source``, cast where that is
+    faster) and how its values are converted (`_column`); on PostgreSQL the
+    database writes UUIDs and times as the serializer would, so that its rows
+    are used as read. ``None`` stays ``None``, as in a serializer. Only plain
     fields are supported: a nested serializer, a method field or a relation
     raises ``TypeError``.
     """
@@ -299,6 +304,14 @@ class RowFormat:
             ):
                 raise TypeError(f"{serializer_class.__name__}.{name} is not plain")
             column, convert = _column(field, "__".join(field.source_attrs), vendor)
+            if (
+                vendor == "postgresql"
+                and convert is str
+                and type(field) is serializers.UUIDField
+            ):
+                # ``uuid::varchar`` is ``str(UUID)`` (`_column` gives str for
+                # hex_verbose only): the rows then need no conversion at all.
+                column, convert = Cast(column, CharField()), None
             keys.append(name)
             columns.append(column)
             if convert is not None:
@@ -307,26 +320,102 @@ class RowFormat:
         self.columns = tuple(columns)
         self._fixes = tuple(fixes)
 
+    @classmethod
+    def of(
+        cls, serializer_class: type[serializers.BaseSerializer], *, vendor: str
+    ) -> RowFormat:
+        """The `RowFormat` of ``serializer_class``, built once and then reused.
+
+        Building one instantiates the serializer and its fields; a list
+        answer needs the same one every time. Reused while what `_column`
+        reads stays the same: the current time zone and DRF's date format.
+        """
+        return _row_format(
+            serializer_class,
+            vendor,
+            timezone.get_current_timezone_name(),
+            api_settings.DATETIME_FORMAT,
+        )
+
     def rows(self, values: Iterable[tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
         """One dict per ``values_list(*self.columns)`` tuple."""
-        keys, fixes = self.keys, self._fixes
-        for row in values:
-            item = dict(zip(keys, row, strict=True))
-            for key, convert in fixes:
+        return chain.from_iterable(map(self.chunk, _batches(values, CHUNK_ROWS)))
+
+    def chunk(self, values: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """One dict per ``values_list(*self.columns)`` tuple of a chunk."""
+        keys = self.keys
+        items = [dict(zip(keys, row, strict=True)) for row in values]
+        for key, convert in self._fixes:
+            for item in items:
                 value = item[key]
                 if value is not None:
                     item[key] = convert(value)
-            yield item
+        return items
+
+    def queryset_chunks(
+        self, queryset: QuerySet[Any], page: Page | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The rows of ``queryset`` (of its ``page``), `CHUNK_ROWS` at a time."""
+        values = queryset.values_list(*self.columns)
+        if page is not None:
+            end = None if page.limit is None else page.offset + page.limit
+            values = values[page.offset : end]
+        return map(self.chunk, _value_chunks(values, CHUNK_ROWS))
 
     def queryset_rows(
         self, queryset: QuerySet[Any], page: Page | None = None
     ) -> Iterator[dict[str, Any]]:
         """The rows of ``queryset`` (of its ``page``), read `CHUNK_ROWS` at a time."""
-        values = queryset.values_list(*self.columns)
-        if page is not None:
-            end = None if page.limit is None else page.offset + page.limit
-            values = values[page.offset : end]
-        return self.rows(values.iterator(chunk_size=CHUNK_ROWS))
+        return chain.from_iterable(self.queryset_chunks(queryset, page))
+
+
+@lru_cache(maxsize=64)
+def _row_format(
+    serializer_class: type[serializers.BaseSerializer],
+    vendor: str,
+    zone: str,
+    datetime_format: str,
+) -> RowFormat:
+    return RowFormat(serializer_class, vendor=vendor)
+
+
+def _batches(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(values)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _value_chunks(values: QuerySet[Any], size: int) -> Iterator[Sequence[Any]]:
+    """The tuples of a ``values_list`` query, a list of at most ``size`` at a time.
+
+    What ``values.iterator(chunk_size=size)`` reads, the same way (a
+    server-side cursor on PostgreSQL unless ``DISABLE_SERVER_SIDE_CURSORS``,
+    the backend's converters), but a chunk at a time as the cursor fetches
+    them, without the iterator's generators per row.
+    """
+    connection = connections[values.db]
+    compiler = values.query.get_compiler(using=values.db)
+    results = compiler.execute_sql(
+        MULTI,
+        chunked_fetch=not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"),
+        chunk_size=size,
+    )
+    converters = None
+    for rows in results:
+        if converters is None:
+            fields = [select[0] for select in compiler.select[: compiler.col_count]]
+            converters = compiler.get_converters(fields)
+        if converters:
+            rows = list(map(tuple, compiler.apply_converters(rows, converters)))
+        if len(rows) < size:
+            # The last chunk: the cursor is closed now, not when the answer
+            # is read to its end (perhaps never), nor after one more FETCH.
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+            yield rows
+            return
+        yield rows
 
 
 # --- JSON ------------------------------------------------------------------------
@@ -347,6 +436,16 @@ def json_array_chunks(
     rows unless ``chunk_rows``.
     """
     size = CHUNK_ROWS if chunk_rows is None else chunk_rows
+    return _json_array(_batches(rows, size), renderer=renderer, indent=indent)
+
+
+def _json_array(
+    chunks: Iterable[list[dict[str, Any]]],
+    *,
+    renderer: JSONRenderer,
+    indent: int | None,
+) -> Iterator[bytes]:
+    """`json_array_chunks` of rows given a chunk (a non-empty list) at a time."""
     if indent is None:
         separators = (",", ":") if renderer.compact else (", ", ": ")
     else:
@@ -360,10 +459,11 @@ def json_array_chunks(
     }
     # A chunk dumped as a list ends with "]", or "\n]" when indented.
     tail = 1 if indent is None else 2
-    iterator = iter(rows)
     yield b"["
     first = True
-    while chunk := list(islice(iterator, size)):
+    for chunk in chunks:
+        if not chunk:
+            continue
         text = json.dumps(chunk, **options)[1:-tail]
         text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
         yield (text if first else separators[0] + text).encode()
@@ -412,17 +512,17 @@ def list_response(
         headers["X-Total-Count"] = str(total)
         if page.limit is not None and page.offset + page.limit < total:
             headers["Link"] = f'<{_next_url(request, page)}>; rel="next"'
-    row_format = RowFormat(serializer_class, vendor=connections[queryset.db].vendor)
-    rows = row_format.queryset_rows(queryset, page)
+    row_format = RowFormat.of(serializer_class, vendor=connections[queryset.db].vendor)
+    chunks = row_format.queryset_chunks(queryset, page)
     # The first chunk is read now: a failing query is then answered as an
     # error, not as a list cut short after its status was sent.
-    first = list(islice(rows, CHUNK_ROWS))
+    first = next(chunks, [])
     renderer = getattr(request, "accepted_renderer", None)
     if not isinstance(renderer, JSONRenderer):
-        return Response([*first, *rows], headers=headers)
+        return Response([*first, *chain.from_iterable(chunks)], headers=headers)
     indent = renderer.get_indent(request.accepted_media_type, {})
     response = StreamingJSONResponse(
-        json_array_chunks(chain(first, rows), renderer=renderer, indent=indent),
+        _json_array(chain([first], chunks), renderer=renderer, indent=indent),
         content_type=renderer.media_type,
     )
     for name, value in headers.items():
