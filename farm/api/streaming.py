@@ -319,6 +319,9 @@ class RowFormat:
         self.keys = tuple(keys)
         self.columns = tuple(columns)
         self._fixes = tuple(fixes)
+        self._fixed_columns = tuple(
+            (keys.index(name), convert) for name, convert in fixes
+        )
 
     @classmethod
     def of(
@@ -352,21 +355,81 @@ class RowFormat:
                     item[key] = convert(value)
         return items
 
-    def queryset_chunks(
+    def json_objects(
+        self, values: Sequence[tuple[Any, ...]], options: dict[str, Any]
+    ) -> str:
+        """The rows of a chunk of tuples as ``json.dumps(..., **options)`` writes
+        their dicts in a list, without the list's brackets.
+
+        Without indent, no dict is made: the values are dumped as one flat
+        list whose item separator (`_VALUE_MARK`) JSON writes nowhere else,
+        split there, and interleaved with the keys, written once. The same
+        bytes, as long as each value is written without that separator (a
+        scalar, or a list or object of at most one item); otherwise (more
+        parts than values), and when indented, the dicts are dumped.
+        """
+        item, colon = options["separators"]
+        if options["indent"] is None and self.keys:
+            flat = list(chain.from_iterable(values))
+            width = len(self.keys)
+            for index, convert in self._fixed_columns:
+                flat[index::width] = [
+                    value if value is None else convert(value)
+                    for value in flat[index::width]
+                ]
+            text = json.dumps(flat, **{**options, "separators": (_VALUE_MARK, colon)})
+            parts = text[1:-1].split(_VALUE_MARK)
+            if len(parts) == len(flat):
+                heads = _object_heads(self.keys, item, colon, options["ensure_ascii"])
+                pieces = [""] * (2 * len(parts))
+                pieces[0::2] = heads * len(values)
+                pieces[1::2] = parts
+                # heads[0] closes the row before ("}" and the item separator):
+                # there is none before the first row; the last one is closed.
+                return "".join(pieces)[1 + len(item) :] + "}"
+        tail = 1 if options["indent"] is None else 2
+        return json.dumps(self.chunk(values), **options)[1:-tail]
+
+    def queryset_values(
         self, queryset: QuerySet[Any], page: Page | None = None
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The rows of ``queryset`` (of its ``page``), `CHUNK_ROWS` at a time."""
+    ) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """The ``values_list(*self.columns)`` tuples of ``queryset`` (of its
+        ``page``), `CHUNK_ROWS` at a time, unconverted (`chunk` converts)."""
         values = queryset.values_list(*self.columns)
         if page is not None:
             end = None if page.limit is None else page.offset + page.limit
             values = values[page.offset : end]
-        return map(self.chunk, _value_chunks(values, CHUNK_ROWS))
+        return _value_chunks(values, CHUNK_ROWS)
+
+    def queryset_chunks(
+        self, queryset: QuerySet[Any], page: Page | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The rows of ``queryset`` (of its ``page``), `CHUNK_ROWS` at a time."""
+        return map(self.chunk, self.queryset_values(queryset, page))
 
     def queryset_rows(
         self, queryset: QuerySet[Any], page: Page | None = None
     ) -> Iterator[dict[str, Any]]:
         """The rows of ``queryset`` (of its ``page``), read `CHUNK_ROWS` at a time."""
         return chain.from_iterable(self.queryset_chunks(queryset, page))
+
+
+#: The item separator `RowFormat.json_objects` dumps a chunk's values with:
+#: JSON escapes it (``\\u0000``) inside strings, so it stands only between
+#: values.
+_VALUE_MARK = "\x00"
+
+
+@lru_cache(maxsize=64)
+def _object_heads(
+    keys: tuple[str, ...], item: str, colon: str, ensure_ascii: bool
+) -> list[str]:
+    """What comes before each value of a row in its JSON object.
+
+    ``}, {"id": `` (the row before closed), then ``, "name": `` for the others.
+    """
+    written = [json.dumps(key, ensure_ascii=ensure_ascii) + colon for key in keys]
+    return ["}" + item + "{" + written[0]] + [item + key for key in written[1:]]
 
 
 @lru_cache(maxsize=64)
@@ -439,36 +502,63 @@ def json_array_chunks(
     return _json_array(_batches(rows, size), renderer=renderer, indent=indent)
 
 
-def _json_array(
-    chunks: Iterable[list[dict[str, Any]]],
-    *,
-    renderer: JSONRenderer,
-    indent: int | None,
-) -> Iterator[bytes]:
-    """`json_array_chunks` of rows given a chunk (a non-empty list) at a time."""
+def _dump_options(renderer: JSONRenderer, indent: int | None) -> dict[str, Any]:
+    """The ``json.dumps`` options ``renderer`` writes a list with."""
     if indent is None:
         separators = (",", ":") if renderer.compact else (", ", ": ")
     else:
         separators = (",", ": ")
-    options: dict[str, Any] = {
+    return {
         "cls": JSONEncoder,
         "indent": indent,
         "ensure_ascii": renderer.ensure_ascii,
         "allow_nan": not renderer.strict,
         "separators": separators,
     }
-    # A chunk dumped as a list ends with "]", or "\n]" when indented.
-    tail = 1 if indent is None else 2
+
+
+def _spliced(texts: Iterable[str], options: dict[str, Any]) -> Iterator[bytes]:
+    """The JSON array whose items are ``texts``' (each some items, joined)."""
+    separator = options["separators"][0]
     yield b"["
     first = True
-    for chunk in chunks:
-        if not chunk:
+    for text in texts:
+        if not text:
             continue
-        text = json.dumps(chunk, **options)[1:-tail]
         text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-        yield (text if first else separators[0] + text).encode()
+        yield (text if first else separator + text).encode()
         first = False
-    yield b"]" if first or indent is None else b"\n]"
+    yield b"]" if first or options["indent"] is None else b"\n]"
+
+
+def _json_array(
+    chunks: Iterable[list[dict[str, Any]]],
+    *,
+    renderer: JSONRenderer,
+    indent: int | None,
+) -> Iterator[bytes]:
+    """`json_array_chunks` of rows given a chunk (a list) at a time."""
+    options = _dump_options(renderer, indent)
+    # A chunk dumped as a list ends with "]", or "\n]" when indented.
+    tail = 1 if indent is None else 2
+    return _spliced(
+        (json.dumps(chunk, **options)[1:-tail] for chunk in chunks if chunk), options
+    )
+
+
+def _json_array_of_values(
+    chunks: Iterable[Sequence[tuple[Any, ...]]],
+    row_format: RowFormat,
+    *,
+    renderer: JSONRenderer,
+    indent: int | None,
+) -> Iterator[bytes]:
+    """`_json_array` of ``row_format``'s rows, given as ``values_list`` tuples."""
+    options = _dump_options(renderer, indent)
+    return _spliced(
+        (row_format.json_objects(chunk, options) for chunk in chunks if chunk),
+        options,
+    )
 
 
 class StreamingJSONResponse(StreamingHttpResponse):
@@ -513,16 +603,19 @@ def list_response(
         if page.limit is not None and page.offset + page.limit < total:
             headers["Link"] = f'<{_next_url(request, page)}>; rel="next"'
     row_format = RowFormat.of(serializer_class, vendor=connections[queryset.db].vendor)
-    chunks = row_format.queryset_chunks(queryset, page)
+    chunks = row_format.queryset_values(queryset, page)
     # The first chunk is read now: a failing query is then answered as an
     # error, not as a list cut short after its status was sent.
     first = next(chunks, [])
     renderer = getattr(request, "accepted_renderer", None)
     if not isinstance(renderer, JSONRenderer):
-        return Response([*first, *chain.from_iterable(chunks)], headers=headers)
+        rows = chain.from_iterable(map(row_format.chunk, chain([first], chunks)))
+        return Response(list(rows), headers=headers)
     indent = renderer.get_indent(request.accepted_media_type, {})
     response = StreamingJSONResponse(
-        _json_array(chain([first], chunks), renderer=renderer, indent=indent),
+        _json_array_of_values(
+            chain([first], chunks), row_format, renderer=renderer, indent=indent
+        ),
         content_type=renderer.media_type,
     )
     for name, value in headers.items():
