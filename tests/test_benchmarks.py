@@ -100,3 +100,64 @@ def test_measuring_reports_a_page_that_does_not_answer_200(farm: Farm) -> None:
     assert missing.status == 404
     assert (account.status, account.queries > 0) == (200, True)
     assert report([missing, account]) is False
+
+
+# --- benchmarks/original_ab.py: what runs without the original master ----------
+
+
+WRK_REPORT = """Running 5s test @ http://127.0.0.1:1/api/v1/agents/
+  1 threads and 2 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.23s   114.62ms   2.32s    75.00%
+    Req/Sec     1.00      1.73     3.00     66.67%
+  Latency Distribution
+     50%  850.00us|
+     75%    2.32s|
+     90%    2.32s|
+     99%    1.50m|
+  40 requests in 5.00s, 5.68MB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+  Non-2xx or 3xx responses: 4
+Requests/sec:      8.00
+""".replace("|", " ")  # wrk ends the percentiles' lines with a space
+
+
+def test_the_wrk_report_is_read() -> None:
+    from benchmarks.original_ab import parse_wrk
+
+    load = parse_wrk(WRK_REPORT)
+    assert (load.requests, load.seconds, load.errors) == (40, 5.0, 7)
+    assert (load.p50_ms, load.p99_ms) == (0.85, 90_000.0)
+    assert load.rate == (40 - 7) / 5.0
+
+
+def test_answers_compare_by_row_and_name_their_differences() -> None:
+    from benchmarks.original_ab import compare_answers
+
+    ours = [{"id": 1, "frame": 0.0, "tile": None, "state": "queued"}]
+    original = [{"frame": 0.0, "id": 1, "state": "running"}]
+    notes = compare_answers(ours, original, "frame")
+    assert notes == [
+        "keys only in ours: ['tile']; only in the original's: []",
+        "state differs in 1 rows, e.g. ours 'queued', original 'running'",
+    ]
+    assert compare_answers(ours, ours, "id") == []
+
+
+@pytest.mark.django_db
+def test_the_bench_farm_answers_as_the_original_would(api_client) -> None:
+    """Our agent list of the tiny bench farm has the rows the original lists."""
+    from benchmarks.original_ab import compare_answers, farm_agents, fill_ours
+
+    _, job_id = fill_ours(3, 5, migrate=False)
+
+    agents = api_client.get("/api/v1/agents/").json()
+    # The original's answer: its rows of the same agents (id, host, port, ip).
+    original = [
+        {key: row[key] for key in ("id", "hostname", "port", "remote_ip")}
+        for row in farm_agents(3)
+    ]
+    assert compare_answers(agents, original, "id") == []
+    tasks = api_client.get(f"/api/v1/jobs/{job_id}/tasks/").json()
+    assert [task["frame"] for task in tasks] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert {task["time_submitted"] for task in tasks} == {"2026-01-02T03:04:05.678901Z"}
