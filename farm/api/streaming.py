@@ -333,12 +333,16 @@ class RowFormat:
         answer needs the same one every time. Reused while what `_column`
         reads stays the same: the current time zone and DRF's date format.
         """
-        return _row_format(
+        key = (
             serializer_class,
             vendor,
             timezone.get_current_timezone_name(),
             api_settings.DATETIME_FORMAT,
         )
+        row_format = _ROW_FORMATS.get(key)
+        if row_format is None:
+            row_format = _ROW_FORMATS[key] = cls(serializer_class, vendor=vendor)
+        return row_format
 
     def rows(self, values: Iterable[tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
         """One dict per ``values_list(*self.columns)`` tuple."""
@@ -432,14 +436,8 @@ def _object_heads(
     return ["}" + item + "{" + written[0]] + [item + key for key in written[1:]]
 
 
-@lru_cache(maxsize=64)
-def _row_format(
-    serializer_class: type[serializers.BaseSerializer],
-    vendor: str,
-    zone: str,
-    datetime_format: str,
-) -> RowFormat:
-    return RowFormat(serializer_class, vendor=vendor)
+#: `RowFormat.of`'s row formats, by serializer and what `_column` reads.
+_ROW_FORMATS: dict[tuple[Any, ...], RowFormat] = {}
 
 
 def _batches(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
