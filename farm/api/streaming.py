@@ -14,7 +14,15 @@ fields (`RowFormat`), and each chunk is dumped with the renderer's options.
 Values a field would only copy (an int for an ``IntegerField``, a str for a
 ``CharField``) are copied; the others go through fast equivalents of the
 fields' ``to_representation`` (UUIDs, frame numbers, ISO 8601 times), or
-through the field itself when there is none.
+through the field itself when there is none. On PostgreSQL the database
+writes the UUIDs and times itself, so that rows are used as read.
+
+The lean path (issue #12): no model instance, no serializer and, unless the
+answer is indented, no dict per row. A chunk's tuples are dumped as one flat
+JSON list and interleaved with the keys, written once
+(`RowFormat.json_objects`); the row format of a serializer is built once
+(`RowFormat.of`); the cursor of a list's last chunk is closed as soon as it
+is read.
 
 Pagination is on request only, the default answer being the full list, as
 the original master returned it: ``?limit=N&offset=M`` answers that part of
