@@ -9,6 +9,7 @@ filled with the same farm):
         [--original-database postgresql://.../pyfarm_original] \
         [--agents 1000] [--tasks 5000] [--workers 2] [--clients 2] \
         [--rounds 3] [--seconds 5]
+    python benchmarks/original_ab.py --in-process 200 [--agents ...] [--tasks ...]
 
 The original (``pyfarm.master==0.8.6``) runs from a virtualenv of its own,
 never from ours: see "The original master" in ``benchmarks/README.md`` for
@@ -36,6 +37,11 @@ gunicorn processes, from ``/proc``), and the ratio ours / the original's
 
 Ours is asked with an admin token (``GET /agents/`` is not open to the
 agent networks); the original asks no credentials.
+
+``--in-process N`` measures ours alone, without the original, a server or a
+client (any database): the CPU time of N requests to each endpoint through
+Django's WSGI handler (median and best), for before/after comparisons that
+the machine's load disturbs less.
 """
 
 from __future__ import annotations
@@ -592,6 +598,51 @@ def run_rounds(endpoint: Endpoint, args: argparse.Namespace) -> None:
     )
 
 
+def cpu_in_process(path: str, token: str, requests: int) -> tuple[float, float, int]:
+    """CPU ms per ``GET path`` through our WSGI handler: (median, best, bytes).
+
+    No server and no client: ``time.process_time`` around each call of
+    Django's handler, the body read to its end (as gunicorn would send it).
+    A few requests first warm up the process.
+    """
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    handler = WSGIHandler()
+
+    def call() -> int:
+        statuses: list[str] = []
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Token {token}",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(),
+            "wsgi.errors": sys.stderr,
+        }
+        body = handler(environ, lambda status, headers: statuses.append(status))
+        size = sum(len(chunk) for chunk in body)
+        body.close()  # type: ignore[attr-defined]
+        if not statuses[0].startswith("200"):
+            raise RuntimeError(f"GET {path}: {statuses[0]}")
+        return size
+
+    for _ in range(min(5, requests)):
+        size = call()
+    times = []
+    for _ in range(requests):
+        started = time.process_time()
+        size = call()
+        times.append((time.process_time() - started) * 1000)
+    return statistics.median(times), min(times), size
+
+
 def main() -> None:
     """Fill both masters, start both, compare the answers, load them in turn."""
     parser = argparse.ArgumentParser()
@@ -603,6 +654,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        metavar="N",
+        help="only ours, no server: CPU per request of N requests in-process",
+    )
     parser.add_argument("--fill-original", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fill_original:
@@ -611,6 +668,16 @@ def main() -> None:
 
     _setup_django()
     ours_database = os.environ.get("PYFARM_DATABASE_URI", "")
+    if args.in_process:
+        token, job_id = fill_ours(args.agents, args.tasks)
+        for path in ("/api/v1/agents/", f"/api/v1/jobs/{job_id}/tasks/"):
+            median, best, size = cpu_in_process(path, token, args.in_process)
+            print(
+                f"GET {path} ({size:,} bytes), in-process: CPU median "
+                f"{median:.2f} ms, best {best:.2f} ms per request "
+                f"({args.in_process} requests, load {os.getloadavg()[0]:.2f})"
+            )
+        return
     if not ours_database.startswith("postgres"):
         parser.error("PYFARM_DATABASE_URI must name a PostgreSQL database")
     python_original = str(Path(args.original_venv) / "bin" / "python")

@@ -161,3 +161,14 @@ def test_the_bench_farm_answers_as_the_original_would(api_client) -> None:
     tasks = api_client.get(f"/api/v1/jobs/{job_id}/tasks/").json()
     assert [task["frame"] for task in tasks] == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert {task["time_submitted"] for task in tasks} == {"2026-01-02T03:04:05.678901Z"}
+
+
+@pytest.mark.django_db
+def test_our_lists_are_measured_in_process() -> None:
+    from benchmarks.original_ab import cpu_in_process, fill_ours
+
+    token, job_id = fill_ours(2, 3, migrate=False)
+    for path in ("/api/v1/agents/", f"/api/v1/jobs/{job_id}/tasks/"):
+        median, best, size = cpu_in_process(path, token, 2)
+        assert median >= best > 0 or best == 0
+        assert size > 2
