@@ -59,7 +59,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -626,7 +626,14 @@ def cpu_in_process(path: str, token: str, requests: int) -> tuple[float, float, 
             "wsgi.input": io.BytesIO(),
             "wsgi.errors": sys.stderr,
         }
-        body = handler(environ, lambda status, headers: statuses.append(status))
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], *info: Any
+        ) -> Callable[[bytes], object]:
+            statuses.append(status)
+            return lambda data: None
+
+        body = handler(environ, start_response)
         size = sum(len(chunk) for chunk in body)
         body.close()  # type: ignore[attr-defined]
         if not statuses[0].startswith("200"):
