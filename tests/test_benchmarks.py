@@ -4,7 +4,8 @@ The dashboard benchmark's farm builder (benchmarks/dashboard.py): forty
 jobs, every state comes round (the state follows the job's number modulo
 20). The heartbeat A/B against a bare Django view (benchmarks/heartbeat_ab.py).
 The tick benchmark (benchmarks/tick.py): a farm of four agents, ticks
-publishing to the test's broker.
+publishing to the test's broker. The A/B against the original master
+(benchmarks/original_ab.py): the parts that run without the original.
 """
 
 from __future__ import annotations
@@ -231,3 +232,85 @@ def test_the_tick_benchmark_times_each_phase_and_counts_messages(
         "messages per tick",
     ]
     assert not Task.objects.filter(agent__isnull=False).exists()  # undone
+
+
+# --- benchmarks/original_ab.py: what runs without the original master ----------
+
+
+WRK_REPORT = """Running 5s test @ http://127.0.0.1:1/api/v1/agents/
+  1 threads and 2 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.23s   114.62ms   2.32s    75.00%
+    Req/Sec     1.00      1.73     3.00     66.67%
+  Latency Distribution
+     50%  850.00us|
+     75%    2.32s|
+     90%    2.32s|
+     99%    1.50m|
+  40 requests in 5.00s, 5.68MB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+  Non-2xx or 3xx responses: 4
+Requests/sec:      8.00
+""".replace("|", " ")  # wrk ends the percentiles' lines with a space
+
+
+def test_the_wrk_report_is_read() -> None:
+    from benchmarks.original_ab import parse_wrk
+
+    load = parse_wrk(WRK_REPORT)
+    assert (load.requests, load.seconds, load.errors) == (40, 5.0, 7)
+    assert (load.p50_ms, load.p99_ms) == (0.85, 90_000.0)
+    assert load.rate == (40 - 7) / 5.0
+
+
+def test_answers_compare_by_row_and_name_their_differences() -> None:
+    from benchmarks.original_ab import compare_answers
+
+    ours = [{"id": 1, "frame": 0.0, "tile": None, "state": "queued"}]
+    original = [{"frame": 0.0, "id": 1, "state": "running"}]
+    notes = compare_answers(ours, original, "frame")
+    assert notes == [
+        "keys only in ours: ['tile']; only in the original's: []",
+        "state differs in 1 rows, e.g. ours 'queued', original 'running'",
+    ]
+    assert compare_answers(ours, ours, "id") == []
+
+
+@pytest.mark.django_db
+def test_the_bench_farm_answers_as_the_original_would(api_client) -> None:
+    """Our agent list of the tiny bench farm has the rows the original lists."""
+    from benchmarks.original_ab import compare_answers, farm_agents, fill_ours
+
+    _, job_id = fill_ours(3, 5, migrate=False)
+
+    agents = api_client.get("/api/v1/agents/").json()
+    # The original's answer: its rows of the same agents (id, host, port, ip).
+    original = [
+        {key: row[key] for key in ("id", "hostname", "port", "remote_ip")}
+        for row in farm_agents(3)
+    ]
+    assert compare_answers(agents, original, "id") == []
+    tasks = api_client.get(f"/api/v1/jobs/{job_id}/tasks/").json()
+    assert [task["frame"] for task in tasks] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert {task["time_submitted"] for task in tasks} == {"2026-01-02T03:04:05.678901Z"}
+
+
+@pytest.mark.django_db
+def test_our_lists_are_measured_in_process() -> None:
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from benchmarks.original_ab import cpu_in_process, fill_ours
+
+    token, job_id = fill_ours(2, 3, migrate=False)
+    # As Django's test client does: the test's transaction stays open.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        for path in ("/api/v1/agents/", f"/api/v1/jobs/{job_id}/tasks/"):
+            median, best, size = cpu_in_process(path, token, 2)
+            assert median >= best >= 0
+            assert size > 2
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)

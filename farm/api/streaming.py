@@ -14,7 +14,15 @@ fields (`RowFormat`), and each chunk is dumped with the renderer's options.
 Values a field would only copy (an int for an ``IntegerField``, a str for a
 ``CharField``) are copied; the others go through fast equivalents of the
 fields' ``to_representation`` (UUIDs, frame numbers, ISO 8601 times), or
-through the field itself when there is none.
+through the field itself when there is none. On PostgreSQL the database
+writes the UUIDs and times itself, so that rows are used as read.
+
+The lean path (issue #12): no model instance, no serializer and, unless the
+answer is indented, no dict per row. A chunk's tuples are dumped as one flat
+JSON list and interleaved with the keys, written once
+(`RowFormat.json_objects`); the row format of a serializer is built once
+(`RowFormat.of`); the cursor of a list's last chunk is closed as soon as it
+is read.
 
 Pagination is on request only, the default answer being the full list, as
 the original master returned it: ``?limit=N&offset=M`` answers that part of
@@ -25,15 +33,17 @@ the next part's URL in ``Link: <...>; rel="next"`` when there is more.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from functools import lru_cache
 from itertools import chain, islice
 from typing import Any
 
 from django.db import connections
 from django.db.models import CharField, FloatField, Func, QuerySet
 from django.db.models.functions import Cast
+from django.db.models.sql.constants import MULTI
 from django.http import StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
@@ -164,9 +174,11 @@ def _next_url(request: Request, page: Page) -> str:
 class _UTCText(Func):
     """A timestamp as text in UTC, read without making a datetime of it.
 
-    PostgreSQL: ``YYYY-MM-DDTHH:MM:SS.ffffff``; SQLite gives the text it
-    stores, ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC. `_ISO_FROM_TEXT`
-    finishes each as ``serializers.DateTimeField`` writes a UTC time.
+    PostgreSQL writes it whole, as ``serializers.DateTimeField`` writes a
+    UTC time: ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``, the fraction left out when
+    it is zero (as ``isoformat`` does). SQLite gives the text it stores,
+    ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC, which `_ISO_FROM_TEXT`
+    finishes.
     """
 
     output_field = CharField()
@@ -174,10 +186,10 @@ class _UTCText(Func):
     def as_postgresql(
         self, compiler: Any, connection: Any, **extra: Any
     ) -> tuple[str, Any]:
-        """``to_char`` of the time in UTC."""
+        """``to_char`` of the time in UTC, a zero fraction dropped."""
         template = (
-            "to_char(%(expressions)s AT TIME ZONE 'UTC',"
-            " 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+            "replace(to_char(%(expressions)s AT TIME ZONE 'UTC',"
+            " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
         )
         return self.as_sql(compiler, connection, template=template, **extra)
 
@@ -204,15 +216,15 @@ class _AsFloat(Cast):
         return self._convert_value_noop  # type: ignore[attr-defined]
 
 
-def _iso_from_postgresql(text: str) -> str:
-    return (text[:-7] if text.endswith(".000000") else text) + "Z"
-
-
 def _iso_from_sqlite(text: str) -> str:
     return text.replace(" ", "T") + "Z"
 
 
-_ISO_FROM_TEXT = {"postgresql": _iso_from_postgresql, "sqlite": _iso_from_sqlite}
+#: How the text of `_UTCText` is finished, per vendor (None: it is whole).
+_ISO_FROM_TEXT: dict[str, Callable[[str], str] | None] = {
+    "postgresql": None,
+    "sqlite": _iso_from_sqlite,
+}
 
 
 def _iso_datetime(zone: tzinfo) -> Callable[[datetime], str]:
@@ -272,10 +284,11 @@ def _column(
 class RowFormat:
     """A list serializer's rows, from ``values_list`` tuples instead of objects.
 
-    Built once per answer from the serializer's fields: the keys in their
-    order, what each reads (its ``source``, cast where that is faster) and
-    how its values are converted
-    (`_column`). ``None`` stays ``None``, as in a serializer. Only plain
+    Built from the serializer's fields (once per serializer: `of`): the keys
+    in their order, what each reads (its ``source``, cast where that is
+    faster) and how its values are converted (`_column`); on PostgreSQL the
+    database writes UUIDs and times as the serializer would, so that its rows
+    are used as read. ``None`` stays ``None``, as in a serializer. Only plain
     fields are supported: a nested serializer, a method field or a relation
     raises ``TypeError``.
     """
@@ -299,6 +312,14 @@ class RowFormat:
             ):
                 raise TypeError(f"{serializer_class.__name__}.{name} is not plain")
             column, convert = _column(field, "__".join(field.source_attrs), vendor)
+            if (
+                vendor == "postgresql"
+                and convert is str
+                and type(field) is serializers.UUIDField
+            ):
+                # ``uuid::varchar`` is ``str(UUID)`` (`_column` gives str for
+                # hex_verbose only): the rows then need no conversion at all.
+                column, convert = Cast(column, CharField()), None
             keys.append(name)
             columns.append(column)
             if convert is not None:
@@ -306,27 +327,164 @@ class RowFormat:
         self.keys = tuple(keys)
         self.columns = tuple(columns)
         self._fixes = tuple(fixes)
+        self._fixed_columns = tuple(
+            (keys.index(name), convert) for name, convert in fixes
+        )
+
+    @classmethod
+    def of(
+        cls, serializer_class: type[serializers.BaseSerializer], *, vendor: str
+    ) -> RowFormat:
+        """The `RowFormat` of ``serializer_class``, built once and then reused.
+
+        Building one instantiates the serializer and its fields; a list
+        answer needs the same one every time. Reused while what `_column`
+        reads stays the same: the current time zone and DRF's date format.
+        """
+        key = (
+            serializer_class,
+            vendor,
+            timezone.get_current_timezone_name(),
+            api_settings.DATETIME_FORMAT,
+        )
+        row_format = _ROW_FORMATS.get(key)
+        if row_format is None:
+            row_format = _ROW_FORMATS[key] = cls(serializer_class, vendor=vendor)
+        return row_format
 
     def rows(self, values: Iterable[tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
         """One dict per ``values_list(*self.columns)`` tuple."""
-        keys, fixes = self.keys, self._fixes
-        for row in values:
-            item = dict(zip(keys, row, strict=True))
-            for key, convert in fixes:
+        return chain.from_iterable(map(self.chunk, _batches(values, CHUNK_ROWS)))
+
+    def chunk(self, values: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """One dict per ``values_list(*self.columns)`` tuple of a chunk."""
+        keys = self.keys
+        items = [dict(zip(keys, row, strict=True)) for row in values]
+        for key, convert in self._fixes:
+            for item in items:
                 value = item[key]
                 if value is not None:
                     item[key] = convert(value)
-            yield item
+        return items
+
+    def json_objects(
+        self, values: Sequence[tuple[Any, ...]], options: dict[str, Any]
+    ) -> str:
+        """The rows of a chunk of tuples as ``json.dumps(..., **options)`` writes
+        their dicts in a list, without the list's brackets.
+
+        Without indent, no dict is made: the values are dumped as one flat
+        list whose item separator (`_VALUE_MARK`) JSON writes nowhere else,
+        split there, and interleaved with the keys, written once. The same
+        bytes, as long as each value is written without that separator (a
+        scalar, or a list or object of at most one item); otherwise (more
+        parts than values), and when indented, the dicts are dumped.
+        """
+        item, colon = options["separators"]
+        if options["indent"] is None and self.keys:
+            flat = list(chain.from_iterable(values))
+            width = len(self.keys)
+            for index, convert in self._fixed_columns:
+                flat[index::width] = [
+                    value if value is None else convert(value)
+                    for value in flat[index::width]
+                ]
+            text = json.dumps(flat, **{**options, "separators": (_VALUE_MARK, colon)})
+            parts = text[1:-1].split(_VALUE_MARK)
+            if len(parts) == len(flat):
+                heads = _object_heads(self.keys, item, colon, options["ensure_ascii"])
+                pieces = [""] * (2 * len(parts))
+                pieces[0::2] = heads * len(values)
+                pieces[1::2] = parts
+                # heads[0] closes the row before ("}" and the item separator):
+                # there is none before the first row; the last one is closed.
+                return "".join(pieces)[1 + len(item) :] + "}"
+        tail = 1 if options["indent"] is None else 2
+        return json.dumps(self.chunk(values), **options)[1:-tail]
+
+    def queryset_values(
+        self, queryset: QuerySet[Any], page: Page | None = None
+    ) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """The ``values_list(*self.columns)`` tuples of ``queryset`` (of its
+        ``page``), `CHUNK_ROWS` at a time, unconverted (`chunk` converts)."""
+        values = queryset.values_list(*self.columns)
+        if page is not None:
+            end = None if page.limit is None else page.offset + page.limit
+            values = values[page.offset : end]
+        return _value_chunks(values, CHUNK_ROWS)
+
+    def queryset_chunks(
+        self, queryset: QuerySet[Any], page: Page | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The rows of ``queryset`` (of its ``page``), `CHUNK_ROWS` at a time."""
+        return map(self.chunk, self.queryset_values(queryset, page))
 
     def queryset_rows(
         self, queryset: QuerySet[Any], page: Page | None = None
     ) -> Iterator[dict[str, Any]]:
         """The rows of ``queryset`` (of its ``page``), read `CHUNK_ROWS` at a time."""
-        values = queryset.values_list(*self.columns)
-        if page is not None:
-            end = None if page.limit is None else page.offset + page.limit
-            values = values[page.offset : end]
-        return self.rows(values.iterator(chunk_size=CHUNK_ROWS))
+        return chain.from_iterable(self.queryset_chunks(queryset, page))
+
+
+#: The item separator `RowFormat.json_objects` dumps a chunk's values with:
+#: JSON escapes it (``\\u0000``) inside strings, so it stands only between
+#: values.
+_VALUE_MARK = "\x00"
+
+
+@lru_cache(maxsize=64)
+def _object_heads(
+    keys: tuple[str, ...], item: str, colon: str, ensure_ascii: bool
+) -> list[str]:
+    """What comes before each value of a row in its JSON object.
+
+    ``}, {"id": `` (the row before closed), then ``, "name": `` for the others.
+    """
+    written = [json.dumps(key, ensure_ascii=ensure_ascii) + colon for key in keys]
+    return ["}" + item + "{" + written[0]] + [item + key for key in written[1:]]
+
+
+#: `RowFormat.of`'s row formats, by serializer and what `_column` reads.
+_ROW_FORMATS: dict[tuple[Any, ...], RowFormat] = {}
+
+
+def _batches(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(values)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _value_chunks(values: QuerySet[Any], size: int) -> Iterator[Sequence[Any]]:
+    """The tuples of a ``values_list`` query, a list of at most ``size`` at a time.
+
+    What ``values.iterator(chunk_size=size)`` reads, the same way (a
+    server-side cursor on PostgreSQL unless ``DISABLE_SERVER_SIDE_CURSORS``,
+    the backend's converters), but a chunk at a time as the cursor fetches
+    them, without the iterator's generators per row.
+    """
+    connection = connections[values.db]
+    compiler = values.query.get_compiler(using=values.db)
+    results = compiler.execute_sql(
+        MULTI,
+        chunked_fetch=not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"),
+        chunk_size=size,
+    )
+    converters = None
+    for rows in results:
+        if converters is None:
+            fields = [select[0] for select in compiler.select[: compiler.col_count]]
+            converters = compiler.get_converters(fields)
+        if converters:
+            rows = list(map(tuple, compiler.apply_converters(rows, converters)))
+        if len(rows) < size:
+            # The last chunk: the cursor is closed now, not when the answer
+            # is read to its end (perhaps never), nor after one more FETCH.
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+            yield rows
+            return
+        yield rows
 
 
 # --- JSON ------------------------------------------------------------------------
@@ -347,28 +505,66 @@ def json_array_chunks(
     rows unless ``chunk_rows``.
     """
     size = CHUNK_ROWS if chunk_rows is None else chunk_rows
+    return _json_array(_batches(rows, size), renderer=renderer, indent=indent)
+
+
+def _dump_options(renderer: JSONRenderer, indent: int | None) -> dict[str, Any]:
+    """The ``json.dumps`` options ``renderer`` writes a list with."""
     if indent is None:
         separators = (",", ":") if renderer.compact else (", ", ": ")
     else:
         separators = (",", ": ")
-    options: dict[str, Any] = {
+    return {
         "cls": JSONEncoder,
         "indent": indent,
         "ensure_ascii": renderer.ensure_ascii,
         "allow_nan": not renderer.strict,
         "separators": separators,
     }
-    # A chunk dumped as a list ends with "]", or "\n]" when indented.
-    tail = 1 if indent is None else 2
-    iterator = iter(rows)
+
+
+def _spliced(texts: Iterable[str], options: dict[str, Any]) -> Iterator[bytes]:
+    """The JSON array whose items are ``texts``' (each some items, joined)."""
+    separator = options["separators"][0]
     yield b"["
     first = True
-    while chunk := list(islice(iterator, size)):
-        text = json.dumps(chunk, **options)[1:-tail]
+    for text in texts:
+        if not text:
+            continue
         text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-        yield (text if first else separators[0] + text).encode()
+        yield (text if first else separator + text).encode()
         first = False
-    yield b"]" if first or indent is None else b"\n]"
+    yield b"]" if first or options["indent"] is None else b"\n]"
+
+
+def _json_array(
+    chunks: Iterable[list[dict[str, Any]]],
+    *,
+    renderer: JSONRenderer,
+    indent: int | None,
+) -> Iterator[bytes]:
+    """`json_array_chunks` of rows given a chunk (a list) at a time."""
+    options = _dump_options(renderer, indent)
+    # A chunk dumped as a list ends with "]", or "\n]" when indented.
+    tail = 1 if indent is None else 2
+    return _spliced(
+        (json.dumps(chunk, **options)[1:-tail] for chunk in chunks if chunk), options
+    )
+
+
+def _json_array_of_values(
+    chunks: Iterable[Sequence[tuple[Any, ...]]],
+    row_format: RowFormat,
+    *,
+    renderer: JSONRenderer,
+    indent: int | None,
+) -> Iterator[bytes]:
+    """`_json_array` of ``row_format``'s rows, given as ``values_list`` tuples."""
+    options = _dump_options(renderer, indent)
+    return _spliced(
+        (row_format.json_objects(chunk, options) for chunk in chunks if chunk),
+        options,
+    )
 
 
 class StreamingJSONResponse(StreamingHttpResponse):
@@ -412,17 +608,20 @@ def list_response(
         headers["X-Total-Count"] = str(total)
         if page.limit is not None and page.offset + page.limit < total:
             headers["Link"] = f'<{_next_url(request, page)}>; rel="next"'
-    row_format = RowFormat(serializer_class, vendor=connections[queryset.db].vendor)
-    rows = row_format.queryset_rows(queryset, page)
+    row_format = RowFormat.of(serializer_class, vendor=connections[queryset.db].vendor)
+    chunks = row_format.queryset_values(queryset, page)
     # The first chunk is read now: a failing query is then answered as an
     # error, not as a list cut short after its status was sent.
-    first = list(islice(rows, CHUNK_ROWS))
+    first = next(chunks, [])
     renderer = getattr(request, "accepted_renderer", None)
     if not isinstance(renderer, JSONRenderer):
-        return Response([*first, *rows], headers=headers)
+        rows = chain.from_iterable(map(row_format.chunk, chain([first], chunks)))
+        return Response(list(rows), headers=headers)
     indent = renderer.get_indent(request.accepted_media_type, {})
     response = StreamingJSONResponse(
-        json_array_chunks(chain(first, rows), renderer=renderer, indent=indent),
+        _json_array_of_values(
+            chain([first], chunks), row_format, renderer=renderer, indent=indent
+        ),
         content_type=renderer.media_type,
     )
     for name, value in headers.items():

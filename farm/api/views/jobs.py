@@ -291,10 +291,13 @@ class JobTasksIndexView(APIView):
         """
         instance = find_job(job, Job.objects.only("pk", "title"))
         tasks = Task.objects.for_job(instance.pk).order_by("frame", "tile", "pk")
-        filterset = TaskFilterSet(request.query_params, queryset=tasks)
-        if not filterset.is_valid():
-            raise translate_validation(filterset.errors)
-        return list_response(request, filterset.qs, TaskListSerializer)
+        # Without its parameter the filter set keeps every task: not built.
+        if not request.query_params.keys().isdisjoint(TaskFilterSet.base_filters):
+            filterset = TaskFilterSet(request.query_params, queryset=tasks)
+            if not filterset.is_valid():
+                raise translate_validation(filterset.errors)
+            tasks = filterset.qs
+        return list_response(request, tasks, TaskListSerializer)
 
 
 @extend_schema(parameters=[JOB_PARAMETER, TASK_PARAMETER])
