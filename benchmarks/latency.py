@@ -158,7 +158,8 @@ def stages(
     """Where each sample's time went, from the worker's log, and samples found.
 
     ``samples`` are (POST sent, assignment arrived), wall clock. A sample's
-    sending is the ``send_assignment`` that was running when the assignment
+    sending is the ``send_assignments`` (one message per chunk of agents) or
+    ``send_assignment`` (an agent's retry) that was running when the assignment
     arrived; its tick, the last ``assign_tasks`` that ended before that
     sending started (it may have started before the POST, if it read the
     farm after the job was committed: then its first part is negative). A
@@ -166,7 +167,10 @@ def stages(
     """
     runs = task_runs(log)
     ticks = runs.get("scheduling.assign_tasks", [])
-    sends = runs.get("scheduling.send_assignment", [])
+    sends = sorted(
+        runs.get("scheduling.send_assignments", [])
+        + runs.get("scheduling.send_assignment", [])
+    )
     found: dict[str, list[float]] = {
         "POST to the tick's start": [],
         "the tick": [],

@@ -40,6 +40,15 @@ def test_the_breakdown_splits_a_sample_at_its_tick_and_sending(
     }
 
 
+def test_the_breakdown_finds_the_sending_in_a_chunk_message(tmp_path: Path) -> None:
+    """Ticks send one ``send_assignments`` message per chunk of agents."""
+    log = tmp_path / "master.log"
+    log.write_text(LOG.replace("send_assignment[", "send_assignments["))
+    parts, count = stages([(_at(5), _at(62))], log)
+    assert count == 1
+    assert round(parts["the sending, until the agent has it"][0] * 1000) == 7
+
+
 def test_the_breakdown_leaves_out_a_sample_whose_sending_is_not_in_the_log(
     tmp_path: Path,
 ) -> None:
