@@ -101,6 +101,31 @@ def agent_client(db: None) -> APIClient:
 
 
 @pytest.fixture
+def agent_view_client(db: None) -> APIClient:
+    """`agent_client` on the site without the agents' fast path: views answer.
+
+    Its middleware is loaded at once, so the fast path's twin tests can ask
+    both clients in one test (a client keeps the middleware it loaded first).
+    """
+    from django.conf import settings
+    from django.test import override_settings
+    from rest_framework.test import APIClient
+
+    client = APIClient(REMOTE_ADDR=AGENT_ADDRESS)
+    client.defaults.update(AGENT_HEADERS)
+    client.default_format = "json"
+    middleware = [
+        name
+        for name in settings.MIDDLEWARE
+        if not name.endswith(".AgentFastPathMiddleware")
+    ]
+    assert len(middleware) == len(settings.MIDDLEWARE) - 1
+    with override_settings(MIDDLEWARE=middleware):
+        client.handler.load_middleware()
+    return client
+
+
+@pytest.fixture
 def anonymous_client(db: None) -> APIClient:
     """No credentials, from an address outside every agent network."""
     from rest_framework.test import APIClient

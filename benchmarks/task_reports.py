@@ -10,7 +10,8 @@ running, done, failed, given back) in-process through Django's test client,
 as the agent does (no credentials, from an agent network), and measures the
 CPU time of this process per request (``time.process_time``: the request's
 Python and the database driver, not the database server), in ``--rounds``
-rounds that alternate the lean path (`farm.services.task_reports`) and the
+rounds that alternate the lean path (answered by `farm.api.agent_fast_path`
+ahead of the middleware and DRF, with `farm.services.task_reports`) and the
 ORM path (``update_task`` with the serializers, what every report took
 before issue #12) on twin tasks. Also counts each kind's statements, BEGIN
 and COMMIT included. Prints both paths side by side.
@@ -84,14 +85,14 @@ def build(tasks: int) -> list[Task]:
 
 @contextmanager
 def orm_path() -> Iterator[None]:
-    """Every report through the serializers and ``update_task``."""
-    with mock.patch("farm.api.views.jobs.parse_agent_report", return_value=None):
+    """Every report through the view, its serializers and ``update_task``."""
+    with mock.patch("farm.api.agent_fast_path.parse_agent_report", return_value=None):
         yield
 
 
 @contextmanager
 def lean_path() -> Iterator[None]:
-    """The reports as they come (the agent's own take the lean path)."""
+    """The reports as they come: the agent's own take the fast path."""
     yield
 
 

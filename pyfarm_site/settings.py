@@ -79,9 +79,10 @@ MIDDLEWARE = [
     # Before anything reads the request: NUL characters and control
     # characters in URLs (farm/api/middleware.py).
     "farm.api.middleware.RequestGuardMiddleware",
-    # The agents' plain heartbeats, answered ahead of the rest of the stack
-    # and of DRF; any other request goes on (farm/api/heartbeat.py).
-    "farm.api.heartbeat.HeartbeatMiddleware",
+    # The agents' plain heartbeats and task reports, answered ahead of the
+    # rest of the stack and of DRF; any other request goes on
+    # (farm/api/agent_fast_path.py).
+    "farm.api.agent_fast_path.AgentFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

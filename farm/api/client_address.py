@@ -44,12 +44,17 @@ def network_set(key: str, networks: tuple[str, ...]) -> netaddr.IPSet:
         raise ImproperlyConfigured(f"{key}: {error}") from None
 
 
-def configured_networks(key: str) -> netaddr.IPSet:
-    """The networks a configuration key (a list of CIDRs) names."""
+def _configured(key: str) -> tuple[str, ...]:
+    """The networks configuration key ``key`` (a list of CIDRs) names, as text."""
     value = farm_config(key) or []
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise ImproperlyConfigured(f"{key}: expected a list of networks")
-    return network_set(key, tuple(str(item) for item in value))
+    return tuple(str(item) for item in value)
+
+
+def configured_networks(key: str) -> netaddr.IPSet:
+    """The networks a configuration key (a list of CIDRs) names."""
+    return network_set(key, _configured(key))
 
 
 def parse_address(value: str | None) -> IPAddress | None:
@@ -87,16 +92,24 @@ def _in(address: IPAddress, networks: netaddr.IPSet) -> bool:
 
 def client_ip(meta: dict[str, str]) -> IPAddress | None:
     """The client's address from a WSGI environ (see the module docstring)."""
-    peer = parse_address(meta.get("REMOTE_ADDR"))
+    return _client_ip(
+        meta.get("REMOTE_ADDR"), meta.get(FORWARDED_FOR), _configured("trusted_proxies")
+    )
+
+
+def _client_ip(
+    remote_addr: str | None, forwarded: str | None, trusted: tuple[str, ...]
+) -> IPAddress | None:
+    """The client's address from the peer's and the forwarding header's."""
+    peer = parse_address(remote_addr)
     if peer is None:
         return None
-    proxies = configured_networks("trusted_proxies")
+    proxies = network_set("trusted_proxies", trusted)
     if not proxies or not _in(peer, proxies):
         return peer
-    header = meta.get(FORWARDED_FOR)
-    if not header:
+    if not forwarded:
         return None
-    for hop in reversed(header.split(",")):
+    for hop in reversed(forwarded.split(",")):
         address = parse_address(hop)
         if address is None:
             return None
@@ -118,5 +131,29 @@ def is_agent_address(address: str | None) -> bool:
 
 
 def is_from_agent_network(request: HttpRequest | Request) -> bool:
-    """Whether the request's client (`client_address`) is in ``agent_networks``."""
-    return is_agent_address(client_address(request))
+    """Whether the request's client (`client_address`) is in ``agent_networks``.
+
+    Every agent request asks, from the same few addresses: the answer is
+    cached per peer, forwarding header and configured networks.
+    """
+    meta = request.META
+    return _from_agent_network(
+        meta.get("REMOTE_ADDR"),
+        meta.get(FORWARDED_FOR),
+        _configured("trusted_proxies"),
+        _configured("agent_networks"),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _from_agent_network(
+    remote_addr: str | None,
+    forwarded: str | None,
+    trusted: tuple[str, ...],
+    agent_networks: tuple[str, ...],
+) -> bool:
+    """`is_from_agent_network` of a request's addresses and the configuration."""
+    address = _client_ip(remote_addr, forwarded, trusted)
+    return address is not None and _in(
+        address, network_set("agent_networks", agent_networks)
+    )

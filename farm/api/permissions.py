@@ -35,7 +35,6 @@ __all__ = [
     "TaskReportPermission",
     "is_agent_address",
     "is_farm_admin",
-    "reports_for_agents",
     "speaks_for_agents",
 ]
 
@@ -47,8 +46,8 @@ def _is_user(request: Request) -> bool:
 def _is_open(request: Request) -> bool:
     """``login_disabled``, or a request from the agent networks.
 
-    Kept on the request: the permission and the agent's task reports
-    (`reports_for_agents`) both ask, and the address check is not free.
+    Kept on the request: the permissions (object permissions included) and
+    `speaks_for_agents` may each ask, and the address check is not free.
     """
     known = getattr(request, "_farm_is_open", None)
     if known is None:
@@ -63,15 +62,6 @@ def speaks_for_agents(request: Request) -> bool:
     (And anything with ``login_disabled``.)
     """
     return _is_open(request) or is_farm_admin(request.user)
-
-
-def reports_for_agents(request: Request) -> bool:
-    """Whether a task report is the agent's own: from the agent networks.
-
-    (Or anything with ``login_disabled``.) Such a report needs no owner
-    check (`TaskReportPermission`).
-    """
-    return _is_open(request)
 
 
 def job_owner_id(obj: Any) -> int | None:

@@ -1,4 +1,4 @@
-"""The heartbeat's lean path (`farm.api.heartbeat`) and its SQL statements.
+"""The heartbeat's lean path (`farm.api.agent_fast_path`) and its SQL statements.
 
 ``POST /agents/<id>`` from an agent: the lean path answers plain heartbeats
 ahead of the middleware stack and DRF, exactly as the view would; anything
@@ -76,9 +76,11 @@ def agent() -> Agent:
 
 @pytest.fixture
 def without_lean_path(settings: Any) -> None:
-    """The site without `HeartbeatMiddleware`: the view answers every request."""
+    """The site without `AgentFastPathMiddleware`: the view answers every request."""
     settings.MIDDLEWARE = [
-        name for name in settings.MIDDLEWARE if not name.endswith("HeartbeatMiddleware")
+        name
+        for name in settings.MIDDLEWARE
+        if not name.endswith("AgentFastPathMiddleware")
     ]
 
 
@@ -86,7 +88,7 @@ def without_lean_path(settings: Any) -> None:
 def lean_path_must_not_answer() -> Iterator[None]:
     """Fail the test if the lean path updates the agent (the view must answer)."""
     with mock.patch(
-        "farm.api.heartbeat.report_agent",
+        "farm.api.agent_fast_path.report_agent",
         side_effect=AssertionError("the lean path answered"),
     ):
         yield
@@ -116,7 +118,7 @@ def _send(client: Any, body: Any = HEARTBEAT) -> Any:
 
 def test_settings_place_the_lean_path_after_the_request_guard() -> None:
     middleware = settings.MIDDLEWARE
-    assert middleware.index("farm.api.heartbeat.HeartbeatMiddleware") == (
+    assert middleware.index("farm.api.agent_fast_path.AgentFastPathMiddleware") == (
         middleware.index("farm.api.middleware.RequestGuardMiddleware") + 1
     )
 
@@ -133,15 +135,19 @@ def test_the_lean_path_answers_plain_heartbeats_without_the_view(
 @pytest.mark.parametrize("body", LEAN_BODIES + VIEW_BODIES)
 @pytest.mark.parametrize("state", [AgentState.ONLINE, AgentState.DISABLED])
 def test_the_lean_path_answers_what_the_view_answers(
-    agent_client, agent, settings, body, state
+    agent_client, agent_view_client, agent, body, state
 ) -> None:
     Agent.objects.filter(pk=agent.pk).update(state=state)
     lean = _answer(agent_client, body)
     Agent.objects.filter(pk=agent.pk).update(state=state)
-    settings.MIDDLEWARE = [
-        name for name in settings.MIDDLEWARE if not name.endswith("HeartbeatMiddleware")
-    ]
-    assert _answer(agent_client, body) == lean
+    assert _answer(agent_view_client, body) == lean
+
+
+@pytest.mark.parametrize("body", LEAN_BODIES)
+def test_the_view_client_is_answered_by_the_view(
+    agent_view_client, agent, lean_path_must_not_answer, body
+) -> None:
+    assert _answer(agent_view_client, body)[0] == 200
 
 
 @pytest.mark.parametrize("body", VIEW_BODIES)

@@ -6,7 +6,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory
 
-from farm.api.client_address import client_address, is_agent_address, parse_address
+from farm.api.client_address import (
+    client_address,
+    is_agent_address,
+    is_from_agent_network,
+    parse_address,
+)
 
 
 @pytest.mark.parametrize(
@@ -86,3 +91,21 @@ def test_misconfigured_networks_name_their_key(farm_config) -> None:
     farm_config(trusted_proxies=["10.0.0.0/33"])
     with pytest.raises(ImproperlyConfigured, match="trusted_proxies"):
         _client("10.1.2.3")
+
+
+def _from_agent_network(remote: str, forwarded: str | None = None) -> bool:
+    extra = {} if forwarded is None else {"HTTP_X_FORWARDED_FOR": forwarded}
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, **extra)
+    return is_from_agent_network(request)
+
+
+def test_the_agent_networks_answer_follows_the_configuration(farm_config) -> None:
+    farm_config(agent_networks=["10.20.0.0/16"], trusted_proxies=[])
+    assert _from_agent_network("10.20.30.40")
+    farm_config(agent_networks=["192.0.2.0/24"])
+    assert not _from_agent_network("10.20.30.40")
+    farm_config(agent_networks=["192.0.2.0/24"], trusted_proxies=["10.20.30.40/32"])
+    assert _from_agent_network("10.20.30.40", "192.0.2.7")
+    assert not _from_agent_network("10.20.30.40", "198.51.100.7")
+    farm_config(trusted_proxies=[])
+    assert not _from_agent_network("10.20.30.40", "192.0.2.7")

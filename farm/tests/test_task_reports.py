@@ -1,8 +1,10 @@
 """The agent's task reports on the lean path (`farm.services.task_reports`).
 
 Each report the agent sends is applied twice, to twin jobs: once on the lean
-path, once on the ORM path (`update_task`, as before the lean path existed);
-the answers, the rows and the signals must be the same.
+path (answered by `farm.api.agent_fast_path` before the middleware and DRF),
+once by the view on the ORM path (`update_task`, as before the lean path
+existed); the answers, the rows and the signals must be the same, and the
+answers byte for byte.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from unittest import mock
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.conf import settings
+from django.db import connection, connections, transaction
 
+from accounts.tests.factories import UserFactory
 from farm.api.serializers.jobs import TaskSerializer, task_data
+from farm.api.views.jobs import SingleTaskView
 from farm.choices import WorkState
 from farm.models import Agent, Job, Task
 from farm.services.submission import create_job
@@ -222,21 +227,35 @@ def _outcome(task: Task, agent: Agent, answer: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def _only_the_fast_path() -> Any:
+    """Fail if the view answers (the fast path must)."""
+    return mock.patch.object(
+        SingleTaskView, "post", side_effect=AssertionError("the view answered")
+    )
+
+
+def _only_the_view() -> Any:
+    """Fail if the fast path applies a report (the view must answer)."""
+    return mock.patch(
+        "farm.api.agent_fast_path.apply_agent_report",
+        side_effect=AssertionError("the fast path answered"),
+    )
+
+
 def _apply(
     client: Any, task: Task, agent: Agent, body: Any, *, lean: bool, capture: Any
 ) -> dict[str, Any]:
+    """``client`` reports ``body``; ``lean``: the fast path answers, else the view."""
     signals = mock.Mock()
     work_changed.connect(signals.work_changed, dispatch_uid="twin")
     jobs_ended.connect(signals.jobs_ended, dispatch_uid="twin")
     try:
-        with time_machine.travel(NOW, tick=False), capture(execute=True):
-            if lean:
-                response = _report(client, task, body)
-            else:
-                with mock.patch(
-                    "farm.api.views.jobs.parse_agent_report", return_value=None
-                ):
-                    response = _report(client, task, body)
+        with (
+            time_machine.travel(NOW, tick=False),
+            capture(execute=True),
+            _only_the_fast_path() if lean else _only_the_view(),
+        ):
+            response = _report(client, task, body)
     finally:
         work_changed.disconnect(dispatch_uid="twin")
         jobs_ended.disconnect(dispatch_uid="twin")
@@ -260,6 +279,7 @@ def _apply(
 @pytest.mark.parametrize("body", BODIES, ids=json.dumps)
 def test_a_lean_report_does_what_the_orm_path_does(
     agent_client: Any,
+    agent_view_client: Any,
     django_capture_on_commit_callbacks: Any,
     body: Any,
     start: str,
@@ -277,7 +297,7 @@ def test_a_lean_report_does_what_the_orm_path_does(
         capture=django_capture_on_commit_callbacks,
     )
     orm = _apply(
-        agent_client,
+        agent_view_client,
         orm_task,
         orm_agent,
         body,
@@ -335,11 +355,129 @@ def test_a_job_named_by_title_still_takes_the_orm_path(agent_client: Any) -> Non
 @pytest.mark.django_db
 def test_a_users_report_takes_the_orm_path(api_client: Any, user: Any) -> None:
     task = _tasks(_job(frames=1, user=user))[0]
-    with mock.patch("farm.api.views.jobs.apply_agent_report") as lean:
+    with mock.patch("farm.api.agent_fast_path.apply_agent_report") as lean:
         response = _report(api_client, task, {"state": "running"})
     assert response.status_code == 200
     lean.assert_not_called()
     assert response.json()["state"] == "running"
+
+
+# --- the fast path's answer, byte for byte ----------------------------------------
+
+
+def _fast_and_view(
+    client: Any, view_client: Any, task: Task, body: Any
+) -> list[tuple[int, dict[str, str], bytes]]:
+    """The fast path's answer (then rolled back) and the view's, to one report."""
+    answers = []
+    with time_machine.travel(NOW, tick=False):
+        with transaction.atomic(), _only_the_fast_path():
+            answers.append(_report(client, task, body))
+            transaction.set_rollback(True)
+        with _only_the_view():
+            answers.append(_report(view_client, task, body))
+    return [(r.status_code, dict(r.headers), r.content) for r in answers]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("start", list(STARTS))
+@pytest.mark.parametrize("body", BODIES, ids=json.dumps)
+def test_the_fast_path_answers_what_the_view_answers(
+    agent_client: Any, agent_view_client: Any, body: Any, start: str
+) -> None:
+    task, _agent = _setup(start, requeue=1, others="running", title="a")
+    fast, view = _fast_and_view(agent_client, agent_view_client, task, body)
+    assert fast[0] == 200
+    assert fast == view
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [{"progress": 0.5}, {"state": "done"}])
+def test_with_login_disabled_the_fast_path_answers_anyone(
+    anonymous_client: Any, agent_view_client: Any, farm_config: Any, body: Any
+) -> None:
+    UserFactory.create(is_superuser=True)
+    farm_config(login_disabled=True)
+    task, _agent = _setup("running", requeue=1, others="running", title="a")
+    fast, view = _fast_and_view(anonymous_client, agent_view_client, task, body)
+    assert fast[0] == 200
+    assert fast == view
+
+
+@pytest.mark.django_db
+def test_from_outside_the_agent_networks_the_view_refuses(
+    anonymous_client: Any,
+) -> None:
+    task, _agent = _setup("running", requeue=1, others="running", title="a")
+    with _only_the_view():
+        response = _report(anonymous_client, task, {"progress": 0.5})
+    assert response.status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"HTTP_AUTHORIZATION": "Token nonsense"},
+        {"HTTP_ACCEPT": "text/html"},
+        {"HTTP_ACCEPT": "application/json; indent=4"},
+        {"QUERY_STRING": "x=1"},
+        {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}=abc"},
+    ],
+    ids=["token", "html", "indent", "query", "cookie"],
+)
+def test_requests_with_credentials_or_options_go_to_the_view(
+    agent_client: Any, extra: dict[str, str]
+) -> None:
+    task, _agent = _setup("running", requeue=1, others="running", title="a")
+    with _only_the_view():
+        response = agent_client.post(
+            TASK.format(job=task.job_id, task=task.pk),
+            json.dumps({"progress": 0.5}),
+            content_type="application/json",
+            **extra,
+        )
+    assert response.status_code in (200, 401, 406)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"state": "failed", "last_error": "a\u0000b"}, 400),
+        ({"progress": 2}, 400),
+        ({"progress": 0.5, "state": "running"}, 200),
+        ([{"progress": 0.5}], 400),
+    ],
+    ids=["nul", "out of range", "two keys", "array"],
+)
+def test_other_bodies_are_answered_by_the_view(
+    agent_client: Any, agent_view_client: Any, body: Any, status: int
+) -> None:
+    task, _agent = _setup("running", requeue=1, others="running", title="a")
+    url = TASK.format(job=task.job_id, task=task.pk)
+    raw = json.dumps(body)
+    answers = []
+    with time_machine.travel(NOW, tick=False), _only_the_view():
+        for client in (agent_client, agent_view_client):
+            with transaction.atomic():
+                response = client.post(url, raw, content_type="application/json")
+                transaction.set_rollback(True)
+            answers.append(
+                (response.status_code, dict(response.headers), response.content)
+            )
+    assert answers[0][0] == status
+    assert answers[0] == answers[1]
+
+
+@pytest.mark.django_db
+def test_the_trailing_slash_spelling_goes_to_the_view(agent_client: Any) -> None:
+    task, _agent = _setup("running", requeue=1, others="running", title="a")
+    with _only_the_view():
+        response = agent_client.post(
+            TASK.format(job=task.job_id, task=task.pk) + "/", {"progress": 0.5}
+        )
+    assert response.status_code == 200
 
 
 # --- statements ---------------------------------------------------------------------

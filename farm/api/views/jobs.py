@@ -25,7 +25,6 @@ from rest_framework.views import APIView
 from farm.api.permissions import (
     JobPermission,
     TaskReportPermission,
-    reports_for_agents,
     speaks_for_agents,
 )
 from farm.api.schema import id_parameter
@@ -43,7 +42,6 @@ from farm.api.serializers.jobs import (
     TaskListSerializer,
     TaskSerializer,
     TaskUpdateSerializer,
-    task_data,
 )
 from farm.api.streaming import (
     PAGINATION_PARAMETERS,
@@ -70,7 +68,6 @@ from farm.services.submission import (
     submit_job,
     update_job,
 )
-from farm.services.task_reports import apply_agent_report, parse_agent_report
 from farm.services.tasks import (
     UNSET,
     add_failed_agent,
@@ -323,21 +320,11 @@ class SingleTaskView(APIView):
     def post(self, request: Request, job: str, task_id: str) -> Response:
         """Apply a state, error, progress, agent, start-time or priority change; 200.
 
-        The agent's own reports, from the agent networks, take the lean path
-        (`farm.services.task_reports`); everything else, and a task the lean
-        path does not find (an unknown one: 404), the serializer's.
+        The agent's own reports, exactly as it sends them, are answered
+        before this view, with the same answer (`farm.api.agent_fast_path`);
+        everything else, and a task that path does not find (an unknown one:
+        404), comes here.
         """
-        report = parse_agent_report(request.data)
-        job_pk, task_pk = parse_id(job), parse_id(task_id)
-        if (
-            report is not None
-            and job_pk is not None
-            and task_pk is not None
-            and reports_for_agents(request)
-        ):
-            reported = apply_agent_report(job_id=job_pk, task_id=task_pk, report=report)
-            if reported is not None:
-                return Response(task_data(reported))
         task = find_task(job, task_id, Task.objects.select_related("job", "agent"))
         self.check_object_permissions(request, task)
         serializer = TaskUpdateSerializer(data=request.data)
