@@ -35,7 +35,6 @@ import json
 import multiprocessing
 import os
 import random
-import re
 import shutil
 import subprocess
 import tempfile
@@ -48,6 +47,7 @@ import heartbeat  # sets Django up (through tick)
 import requests
 import tick
 from django.db import connection
+from serving import server_cpu, wrk_counts
 
 from farm.models import Agent, Task
 
@@ -70,30 +70,6 @@ class Load:
     def rate(self) -> float:
         """Requests answered 200 per second."""
         return (self.requests - self.failed) / self.seconds
-
-
-def server_cpu(base: str) -> float:
-    """CPU seconds used so far by the gunicorn processes serving ``base``.
-
-    Gunicorn's workers keep the arbiter's command line, which names the bound
-    address, so the processes are found by it: an argument equal to it (the
-    machine may run other servers, on ports that start with the same digits).
-    """
-    bind = urlsplit(base).netloc.encode()
-    ticks = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if bind not in (proc / "cmdline").read_bytes().split(b"\0"):
-                continue
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        # utime and stime: fields 14 and 15, counted after the command's ")".
-        fields = stat.rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --- wrk ---------------------------------------------------------------------
@@ -122,19 +98,8 @@ def wrk_script(base: str, targets: list[Target]) -> str:
 
 def parse_wrk(output: str) -> Load:
     """Requests, failures (non-2xx/3xx, socket errors) and duration of a wrk run."""
-    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", output)
-    if done is None:
-        raise ValueError(f"not wrk's output: {output!r}")
-    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[done.group(3)]
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    failed = int(non_2xx.group(1)) if non_2xx else 0
-    # wrk counts reads that end a closed connection (the sync worker closes
-    # each one) as read errors; they are not failed requests.
-    failed += sum(int(errors.group(n)) for n in (1, 3, 4)) if errors else 0
-    return Load(int(done.group(1)), failed, float(done.group(2)) * scale)
+    counts = wrk_counts(output)
+    return Load(counts.requests, counts.failed, counts.seconds)
 
 
 def wrk_load(base: str, targets: list[Target], clients: int, seconds: float) -> Load:

@@ -66,6 +66,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+# Its neighbours by their own names, as when run as a file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serving import server_cpu, wrk_counts  # noqa: E402
+
 #: The bench job's title, in both masters.
 JOB_TITLE = "bench original ab"
 #: Agent ids are uuid5 of their host name in this namespace: the same in both.
@@ -320,29 +325,6 @@ def gunicorn(
             server.wait()
 
 
-def server_cpu(base: str) -> float:
-    """CPU seconds used so far by the gunicorn processes serving ``base``.
-
-    The workers keep the arbiter's command line, which names the bound
-    address, so the processes are found by it.
-    """
-    bind = urlsplit(base).netloc.encode()
-    ticks = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if bind not in (proc / "cmdline").read_bytes():
-                continue
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        # utime and stime: fields 14 and 15, counted after the command's ")".
-        fields = stat.rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 # --- load ---------------------------------------------------------------------
 
 
@@ -378,23 +360,14 @@ def _wrk_ms(text: str) -> float:
 
 def parse_wrk(output: str) -> Load:
     """wrk's ``--latency`` report as a `Load` (without the CPU)."""
-    done = re.search(r"(\d+) requests in ([\d.]+)(\w+)", output)
-    if done is None:
-        raise ValueError(f"not a wrk report:\n{output}")
-    seconds = _wrk_ms(done.group(2) + done.group(3)) / 1000
+    counts = wrk_counts(output)
     percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, re.M))
-    errors = sum(
-        int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output)
-    )
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if non_2xx:
-        errors += int(non_2xx.group(1))
     return Load(
-        requests=int(done.group(1)),
-        seconds=seconds,
+        requests=counts.requests,
+        seconds=counts.seconds,
         p50_ms=_wrk_ms(percentiles["50"]) if "50" in percentiles else float("nan"),
         p99_ms=_wrk_ms(percentiles["99"]) if "99" in percentiles else float("nan"),
-        errors=errors,
+        errors=counts.failed,
     )
 
 

@@ -258,9 +258,10 @@ def test_the_wrk_report_is_read() -> None:
     from benchmarks.original_ab import parse_wrk
 
     load = parse_wrk(WRK_REPORT)
-    assert (load.requests, load.seconds, load.errors) == (40, 5.0, 7)
+    # The read error is the sync worker closing the connection, not a failure.
+    assert (load.requests, load.seconds, load.errors) == (40, 5.0, 6)
     assert (load.p50_ms, load.p99_ms) == (0.85, 90_000.0)
-    assert load.rate == (40 - 7) / 5.0
+    assert load.rate == (40 - 6) / 5.0
 
 
 def test_answers_compare_by_row_and_name_their_differences() -> None:
