@@ -16,6 +16,7 @@ from unittest import mock
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework import serializers
 
 from farm.api.renderers import FarmJSONRenderer
@@ -208,9 +209,36 @@ def test_the_task_list_still_filters_by_state(api_client) -> None:
 def test_the_cursor_of_a_short_list_is_closed_before_the_answer_is_read(
     api_client,
 ) -> None:
-    AgentFactory.create()
-    response = api_client.get(AGENTS)
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory.create(), title="t", start=1, end=2
+    )
+    response = api_client.get(TASKS.format(job=job.pk))
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_cursors")
         assert cursor.fetchone() == (0,)
-    assert len(response.json()) == 1
+    assert len(response.json()) == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="server-side cursors: PostgreSQL"
+)
+def test_the_task_list_is_read_through_a_server_side_cursor(api_client) -> None:
+    job = create_job(
+        jobtype_version=JobTypeVersionFactory.create(), title="t", start=1, end=2
+    )
+    with CaptureQueriesContext(connection) as queries:
+        response = api_client.get(TASKS.format(job=job.pk))
+        assert len(response.json()) == 2
+    assert any(q["sql"].startswith("DECLARE") for q in queries.captured_queries)
+
+
+@pytest.mark.django_db
+def test_the_agent_list_is_read_in_one_query_without_a_cursor(api_client) -> None:
+    AgentFactory.create_batch(3)
+    with CaptureQueriesContext(connection) as queries:
+        response = api_client.get(AGENTS)
+        assert len(response.json()) == 3
+    agent_reads = [q["sql"] for q in queries.captured_queries if '"agents"' in q["sql"]]
+    assert len(agent_reads) == 1
+    assert agent_reads[0].startswith("SELECT")
