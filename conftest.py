@@ -146,6 +146,22 @@ def _in_memory_broker() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_task_events_left_over() -> Iterator[None]:
+    """Task events counted by one test are never written by another.
+
+    `farm.services.task_events` holds its counts in the process until a
+    flush; a test whose commits ran (``transaction=True``) would otherwise
+    leave counts of its rows, gone with its database, for the next test's
+    flush to write.
+    """
+    from farm.services import task_events
+
+    task_events.discard()
+    yield
+    task_events.discard()
+
+
+@pytest.fixture(autouse=True)
 def _private_cache(settings: SettingsWrapper) -> None:
     """Each test has its own, empty cache (debounce keys, shared counts).
 
