@@ -27,6 +27,7 @@ from farm.models import Agent
 from farm.services.agents import AGENT_REPORT_FIELDS, AgentReport, report_agent
 from farm.signals import work_changed
 from farm.tests.factories import AgentFactory
+from farm.tests.fast_path import NOT_THE_AGENTS_REQUEST
 
 pytestmark = pytest.mark.django_db
 
@@ -157,16 +158,7 @@ def test_other_bodies_go_to_the_view(
     assert _send(agent_client, body).status_code in (200, 400)
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [
-        {"HTTP_AUTHORIZATION": "Token nonsense"},
-        {"HTTP_ACCEPT": "text/html"},
-        {"HTTP_ACCEPT": "application/json; indent=4"},
-        {"QUERY_STRING": "x=1"},
-        {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}=abc"},
-    ],
-)
+@NOT_THE_AGENTS_REQUEST
 def test_requests_with_credentials_or_options_go_to_the_view(
     agent_client, agent, lean_path_must_not_answer, extra
 ) -> None:

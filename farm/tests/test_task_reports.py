@@ -17,7 +17,6 @@ from unittest import mock
 
 import pytest
 import time_machine
-from django.conf import settings
 from django.db import connection, connections, transaction
 
 from accounts.tests.factories import UserFactory
@@ -33,6 +32,7 @@ from farm.services.task_reports import (
 )
 from farm.signals import jobs_ended, work_changed
 from farm.tests.factories import AgentFactory, JobTypeVersionFactory
+from farm.tests.fast_path import NOT_THE_AGENTS_REQUEST
 
 TASK = "/api/v1/jobs/{job}/tasks/{task}"
 NOW = datetime.datetime(2026, 11, 30, 7, 0, 0, 123456, tzinfo=datetime.UTC)
@@ -415,17 +415,7 @@ def test_from_outside_the_agent_networks_the_view_refuses(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "extra",
-    [
-        {"HTTP_AUTHORIZATION": "Token nonsense"},
-        {"HTTP_ACCEPT": "text/html"},
-        {"HTTP_ACCEPT": "application/json; indent=4"},
-        {"QUERY_STRING": "x=1"},
-        {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}=abc"},
-    ],
-    ids=["token", "html", "indent", "query", "cookie"],
-)
+@NOT_THE_AGENTS_REQUEST
 def test_requests_with_credentials_or_options_go_to_the_view(
     agent_client: Any, extra: dict[str, str]
 ) -> None:
