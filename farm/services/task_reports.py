@@ -148,6 +148,8 @@ _ANSWER = ", ".join(f"tasks.{column}" for column in _COLUMNS) + (
     ", (SELECT hostname FROM agents WHERE agents.id = tasks.agent_id)"
     ", (SELECT title FROM jobs WHERE jobs.id = tasks.job_id)"
 )
+#: The answer's width: the columns after it (the job's, SQLite's counts) follow.
+_ANSWER_WIDTH = len(_COLUMNS) + 2
 _OPEN = "tasks.state IN ('queued', 'running')"
 # `update_task(agent_report=True)`: a task given back to the queue after an
 # attempt, and not assigned again, ignores the reports of that attempt.
@@ -321,7 +323,7 @@ def _task(row: tuple[Any, ...]) -> Task:
     """A `Task` from the answer's columns, with its job and agent attached."""
     (pk, job_id, agent_id, frame, tile, state, priority, hidden, attempts) = row[:9]
     (failures, progress, sent, error, submitted, started, finished) = row[9:16]
-    hostname, title = row[16:18]
+    hostname, title = row[len(_COLUMNS) : _ANSWER_WIDTH]
     if agent_id is not None and not isinstance(agent_id, uuid.UUID):
         agent_id = uuid.UUID(agent_id)
     task = Task(
@@ -372,25 +374,35 @@ def apply_agent_report(
     sql = _sql(connection.vendor, report.kind)
     if report.kind not in _STATE_KINDS:
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            if row is None:
-                cursor.execute(_SELECT_TASK, params)
-                row = cursor.fetchone()
+            row, _ = _changed_or_as_is(cursor, sql, params)
         return None if row is None else _task(row)
     with transaction.atomic(), connection.cursor() as cursor:
         if report.kind == "failed" and connection.vendor != "postgresql":
             # Before the UPDATE, which may requeue the task without it.
             cursor.execute(_SQLITE_FAILED_ON, params)
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+        row, changed = _changed_or_as_is(cursor, sql, params)
         if row is None:
-            cursor.execute(_SELECT_TASK, params)
-            row = cursor.fetchone()
-            return None if row is None else _task(row)
+            return None
         task = _task(row)
-        _after_change(cursor, report.kind, task, row, params, now)
+        if changed:
+            _after_change(cursor, report.kind, task, row, params, now)
     return task
+
+
+def _changed_or_as_is(
+    cursor: Any, sql: str, params: dict[str, Any]
+) -> tuple[tuple[Any, ...] | None, bool]:
+    """The row ``sql`` changed and True; else the task as it is and False.
+
+    The guards of ``sql`` refused the report (it came after its attempt
+    ended) when the task exists but nothing changed; None for no such task.
+    """
+    cursor.execute(sql, params)
+    row = cursor.fetchone()
+    if row is not None:
+        return row, True
+    cursor.execute(_SELECT_TASK, params)
+    return cursor.fetchone(), False
 
 
 def _after_change(
@@ -404,7 +416,9 @@ def _after_change(
     """The agent's last success, the job's roll-up and the signals of a change."""
     postgresql = connection.vendor == "postgresql"
     job_state, job_started, job_finished, notify_sent = (
-        row[-4:] if postgresql else row[18:22]
+        row[-len(_JOB) :]
+        if postgresql
+        else row[_ANSWER_WIDTH : _ANSWER_WIDTH + len(_JOB)]
     )
     if kind == "done" and task.agent_id is not None and not postgresql:
         cursor.execute(
@@ -424,7 +438,9 @@ def _after_change(
                 starts.append(started)
                 ends.append(finished)
         else:
-            *numbers, first_started, last_finished = json.loads(row[22])
+            *numbers, first_started, last_finished = json.loads(
+                row[_ANSWER_WIDTH + len(_JOB)]
+            )
             counts = dict(zip(WorkState.values, numbers, strict=True))
             counts[task.state] += 1
             starts = [_time(first_started), task.time_started]
